@@ -1,0 +1,33 @@
+# Two commands on a fresh machine:
+#   make figures   create .venv, install optdyn, render every figure into figures/
+#   make test      create .venv, install optdyn with test extras, run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: figures test install install-test bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+
+install-test: $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[test]"
+
+figures: install
+	MPLBACKEND=Agg $(BIN)/python -m experiments all
+
+test: install-test
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q -n 2 --durations=15
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+lint: install-test
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
