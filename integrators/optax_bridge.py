@@ -1,0 +1,76 @@
+"""optax, both ways: run any optax `GradientTransformation` as an integrator, and hand any
+optdyn integrator to code that expects a `GradientTransformation`."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import optax
+
+from integrators._base import Integrator, increment, integrator_factory, step_count
+from integrators._types import PRNGKey, PyTree
+
+
+class OptaxState(NamedTuple):
+    """State of an optax transformation run as an integrator."""
+
+    params: PyTree  # position θ
+    opt_state: Any  # the transformation's own state
+    count: jax.Array  # int32 scalar: steps taken k
+
+
+@integrator_factory
+def from_optax(transformation: optax.GradientTransformation) -> Integrator:
+    """Wrap an optax `GradientTransformation` as a zero-temperature integrator.
+
+    θ_{k+1} = θ_k + u_k with (u_k, s_{k+1}) = transformation.update(∇L(θ_k), s_k, θ_k).
+    The ensemble shares one optax state, which is exact for elementwise transformations
+    (sgd, adam, rmsprop, ...); for transformations that couple coordinates (global-norm
+    clipping, say) simulate one particle at a time.
+    """
+
+    def init(params):
+        return OptaxState(params, transformation.init(params), step_count())
+
+    def step(state, grads, key):
+        del key
+        updates, opt_state = transformation.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        return OptaxState(params, opt_state, increment(state.count))
+
+    return Integrator(init, step, name="optax")
+
+
+class AsOptaxState(NamedTuple):
+    """State of an optdyn integrator seen as an optax transformation."""
+
+    inner: Any  # the integrator's state, with params=None (optax passes params in)
+    key: PRNGKey  # random key for the thermal noise, split every step
+
+
+def as_optax(integrator: Integrator, key: PRNGKey | None = None) -> optax.GradientTransformation:
+    """An optax `GradientTransformation` that performs `integrator`'s steps.
+
+    `update(grads, state, params)` returns the displacement θ_{k+1} − θ_k, so
+    `optax.apply_updates(params, updates)` lands on the integrator's next position (up to
+    rounding). `params` is required. `key` seeds the thermal noise (default key 0).
+    """
+    if key is None:
+        key = jax.random.key(0)
+
+    def init_fn(params):
+        return AsOptaxState(integrator.init(params)._replace(params=None), key)
+
+    def update_fn(updates, state, params=None):
+        if params is None:
+            raise ValueError(
+                f"params=None: the optdyn integrator {integrator.name!r} needs the current "
+                "parameters; call update(grads, state, params)."
+            )
+        next_key, step_key = jax.random.split(state.key)
+        new = integrator.step(state.inner._replace(params=params), updates, step_key)
+        displacement = jax.tree_util.tree_map(lambda a, b: a - b, new.params, params)
+        return displacement, AsOptaxState(new._replace(params=None), next_key)
+
+    return optax.GradientTransformation(init_fn, update_fn)
