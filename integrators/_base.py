@@ -164,8 +164,11 @@ def is_zero(value) -> bool:
 def tree_normal(key: PRNGKey, tree: PyTree) -> PyTree:
     """Standard normal noise shaped like `tree`: one random call per leaf, never per particle."""
     leaves, treedef = jax.tree_util.tree_flatten(tree)
-    keys = jax.random.split(key, len(leaves)) if len(leaves) > 1 else [key]
-    noise = [jax.random.normal(k, jnp.shape(x), jnp.result_type(x)) for k, x in zip(keys, leaves)]
+    keys = list(jax.random.split(key, len(leaves))) if len(leaves) > 1 else [key]
+    noise = [
+        jax.random.normal(k, jnp.shape(x), jnp.result_type(x))
+        for k, x in zip(keys, leaves, strict=True)
+    ]
     return jax.tree_util.tree_unflatten(treedef, noise)
 
 
