@@ -41,6 +41,7 @@ class Trajectory(NamedTuple):
       diverged_step: int32 `(*batch,)`: the step whose result was non-finite or outside
         `bound` (the particle is frozen from the step before), or -1 if it never diverged.
       final_state: the integrator state after the last step (with batch axes).
+      observed: `{name: values}` for the `observe` functions, each `(*batch, n_records, ...)`.
     """
 
     positions: PyTree | None
@@ -50,6 +51,7 @@ class Trajectory(NamedTuple):
     steps: np.ndarray
     diverged_step: jax.Array
     final_state: Any
+    observed: dict | None = None
 
     @property
     def diverged(self) -> jax.Array:
@@ -157,6 +159,7 @@ def simulate(
     bound: float = 1e8,
     record_positions: bool = True,
     ensemble: bool | None = None,
+    observe: dict | None = None,
 ) -> Trajectory:
     r"""Run `optimizer` on `landscape` from `x0` for `steps` steps in one jitted scan.
 
@@ -182,6 +185,9 @@ def simulate(
       bound: a particle with a coordinate beyond ±bound counts as diverged.
       record_positions: set False to record only the scalar observables (saves memory).
       ensemble: override the ensemble detection (see `x0`).
+      observe: extra observables recorded with the others, `{name: fn}` with `fn(params)`
+        taking one particle's parameters (e.g. test accuracy of a network); results in
+        `Trajectory.observed[name]`.
 
     Returns:
       A `Trajectory`; for one particle `positions` has shape (n_records, dim) and `loss`
@@ -216,6 +222,7 @@ def simulate(
         bound=float(bound),
         record_positions=record_positions,
         sweep=integrator.sweep_size,
+        observe=tuple(sorted((observe or {}).items())),
     )
     record_steps = np.unique(np.r_[np.arange(0, steps + 1, record_every), steps])
     traj = traj._replace(steps=record_steps)
@@ -228,6 +235,7 @@ def simulate(
             grad_norm=squeeze(traj.grad_norm),
             kinetic_energy=squeeze(traj.kinetic_energy),
             diverged_step=squeeze(traj.diverged_step),
+            observed={k: squeeze(v) for k, v in traj.observed.items()},
         )
     return traj
 
@@ -259,6 +267,7 @@ def _run_impl(
     bound,
     record_positions,
     sweep,
+    observe,
 ):
     integrator = (
         builder(**dynamic, **dict(static))
@@ -316,6 +325,10 @@ def _run_impl(
             "grad_norm": gnorm.reshape(batch),
             "positions": state.params if record_positions else None,
             "kinetic_energy": None,
+            "observed": {
+                name: _map(lambda a: a.reshape(batch + a.shape[1:]), jax.vmap(fn)(x))
+                for name, fn in observe
+            },
         }
         if integrator.velocity is not None:
             v = integrator.velocity(state)
@@ -356,6 +369,7 @@ def _run_impl(
         steps=None,
         diverged_step=carry[3],
         final_state=carry[0],
+        observed=records["observed"],
     )
 
 
@@ -371,5 +385,6 @@ _run = jax.jit(
         "bound",
         "record_positions",
         "sweep",
+        "observe",
     ),
 )
