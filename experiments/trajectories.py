@@ -24,7 +24,8 @@ SETTINGS = {
     "saddle": {
         "landscape": lambda: ls.saddle(),
         "x0": (1.5, 1e-3),
-        "steps": 60,
+        "steps": 120,
+        "log_contours": False,
         "optimizers": {
             "sgd": dict(lr=0.05),
             "momentum": dict(lr=0.05, momentum=0.8),
@@ -37,6 +38,7 @@ SETTINGS = {
         "landscape": lambda: ls.valley(condition_number=50.0),
         "x0": None,  # from the plotting box: (−0.9·x_max, 0.6·y_max)
         "steps": 150,
+        "log_contours": False,
         "optimizers": {
             "sgd": dict(lr=1.9),
             "momentum": dict(lr=0.5, momentum=0.8),
@@ -49,6 +51,8 @@ SETTINGS = {
         "landscape": lambda: ls.rosenbrock(),
         "x0": (-1.5, 2.0),
         "steps": 3000,
+        "log_contours": True,
+        "legend": "lower right",
         "optimizers": {
             "sgd": dict(lr=1e-3),
             "momentum": dict(lr=1e-3, momentum=0.9),
@@ -90,11 +94,16 @@ def run_landscape(key: str, config: Config) -> dict:
     fig, (ax_path, ax_loss) = plt.subplots(
         1, 2, figsize=(12.5, 5.2), gridspec_kw={"width_ratios": [1.15, 1]}
     )
-    cs, clabel = plot_landscape(ax_path, U)
+    cs, clabel = plot_landscape(ax_path, U, log=setting["log_contours"])
     fig.colorbar(cs, ax=ax_path, label=clabel, shrink=0.9)
     summary = {}
     for name, traj in results.items():
-        pos = np.asarray(traj.positions)
+        pos, loss, steps_rec = (np.asarray(a) for a in (traj.positions, traj.loss, traj.steps))
+        # Cut a path one step after it leaves the plotting box (it escaped the saddle).
+        outside = (pos[:, 0] < xa) | (pos[:, 0] > xb) | (pos[:, 1] < ya) | (pos[:, 1] > yb)
+        left_at = int(np.argmax(outside)) if outside.any() else None
+        if left_at is not None:
+            pos, loss, steps_rec = pos[: left_at + 1], loss[: left_at + 1], steps_rec[: left_at + 1]
         ax_path.plot(
             pos[:, 0],
             pos[:, 1],
@@ -104,28 +113,30 @@ def run_landscape(key: str, config: Config) -> dict:
             label=_describe(name, setting["optimizers"][name]),
         )
         ax_path.plot(pos[-1, 0], pos[-1, 1], "o", color=COLORS[name], mec="black", ms=6)
-        loss = np.asarray(traj.loss)
         if U.global_minimum is not None:
             shown, ylabel = loss - U.global_minimum.value, "U(θ) − U_min"
         else:
             shown, ylabel = loss, "U(θ)"
-        ax_loss.plot(np.asarray(traj.steps), shown, color=COLORS[name], lw=1.6, label=LABELS[name])
+        ax_loss.plot(steps_rec, shown, color=COLORS[name], lw=1.6, label=LABELS[name])
         summary[name] = {
             "hyperparameters": setting["optimizers"][name],
-            "final_position": pos[-1],
-            "final_loss": loss[-1],
+            "final_position": np.asarray(traj.positions)[-1],
+            "final_loss": np.asarray(traj.loss)[-1],
+            "left_plot_box_at_step": None if left_at is None else int(steps_rec[-1]),
             "diverged_step": int(traj.diverged_step),
         }
     ax_path.plot(*np.asarray(x0), "s", color="white", mec="black", ms=8, label="start")
-    ax_path.legend(loc="best", fontsize=8, framealpha=0.85)
+    ax_path.legend(loc=setting.get("legend", "best"), fontsize=8, framealpha=0.85)
     ax_path.set_title(f"{U.description or U.name}: paths from one start")
     if U.global_minimum is not None:
         ax_loss.set_yscale("log")
     else:
         ax_loss.set_yscale("symlog", linthresh=1e-2)
+        ax_loss.set_title("loss against step (until the path leaves the box)")
     ax_loss.set_xlabel("step k")
     ax_loss.set_ylabel(ylabel)
-    ax_loss.set_title("loss against step")
+    if U.global_minimum is not None:
+        ax_loss.set_title("loss against step")
     ax_loss.grid(alpha=0.3, which="both")
     ax_loss.legend(fontsize=8)
     fig.suptitle(f"Optimizer trajectories on {U.name} ({steps} steps)", fontsize=13)
