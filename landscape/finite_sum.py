@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from integrators._types import PyTree
 from landscape._base import Landscape, Point
 from landscape._dtype import float_dtype
 from landscape._points import point
 from landscape._validate import check_int, check_nonnegative
 from landscape.custom import from_function
-
-PyTree = Any
 
 
 def _cast_data(data: PyTree, dtype) -> PyTree:

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from integrators._types import PRNGKey, PyTree, ScalarOrSchedule
 from landscape._base import Landscape
 from landscape._validate import check_int
 from landscape.finite_sum import FiniteSum
@@ -30,7 +31,7 @@ class MinibatchState(NamedTuple):
     epoch: jax.Array  # int32 scalar: number of completed epochs
 
 
-def _shuffle(key: jax.Array, n_particles: int, n_samples: int) -> jax.Array:
+def _shuffle(key: PRNGKey, n_particles: int, n_samples: int) -> jax.Array:
     """An independent random permutation of range(N) per particle, in one random call."""
     order = jnp.broadcast_to(jnp.arange(n_samples, dtype=jnp.int32), (n_particles, n_samples))
     return jax.random.permutation(key, order, axis=1, independent=True)
@@ -62,7 +63,7 @@ class Minibatch:
             )
         return landscape
 
-    def init(self, landscape: Landscape, key: jax.Array, n_particles: int):
+    def init(self, landscape: Landscape, key: PRNGKey, n_particles: int):
         """Shuffled sample orders for the first epoch (`()` when sampling with replacement)."""
         fs = self._check(landscape)
         n_particles = check_int("n_particles", n_particles)
@@ -71,7 +72,7 @@ class Minibatch:
         zero = jnp.zeros((), jnp.int32)
         return MinibatchState(_shuffle(key, n_particles, fs.n_samples), zero, zero)
 
-    def gradient(self, landscape: Landscape, x: jax.Array, state, key: jax.Array):
+    def gradient(self, landscape: Landscape, x: PyTree, state, key: PRNGKey):
         """The batch-mean gradient of every particle, and the state for the next step.
 
         Without replacement, `key` is used only at the end of an epoch, to reshuffle.
@@ -94,7 +95,7 @@ class Minibatch:
         grads = jax.vmap(jax.grad(fs.batch_energy))(x, idx)
         return grads, new_state
 
-    def temperature(self, lr, landscape: Landscape, x: jax.Array):
+    def temperature(self, lr: ScalarOrSchedule, landscape: Landscape, x: PyTree):
         r"""The temperature T(x) = η tr C(x) / (2 B dim) · (N − B)/(N − 1) at one point x.
 
         .. math::

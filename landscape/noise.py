@@ -37,21 +37,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from integrators._types import PRNGKey, PyTree, ScalarOrSchedule
 from landscape._base import Landscape
 from landscape._dtype import like
 from landscape._validate import check_int, check_nonnegative, check_real
-
-PyTree = Any
 
 
 class NoiseModel(Protocol):
     """What the simulator calls: any object with these two methods is a noise model."""
 
-    def init(self, landscape: Landscape, key: jax.Array, n_particles: int) -> PyTree: ...
+    def init(self, landscape: Landscape, key: PRNGKey, n_particles: int) -> PyTree: ...
 
     def gradient(
-        self, landscape: Landscape, x: jax.Array, state: PyTree, key: jax.Array
-    ) -> tuple[jax.Array, PyTree]: ...
+        self, landscape: Landscape, x: PyTree, state: PyTree, key: PRNGKey
+    ) -> tuple[PyTree, PyTree]: ...
 
 
 def exact_gradient(landscape: Landscape, x: PyTree) -> PyTree:
@@ -90,13 +89,15 @@ def _schedule_or_value(fn, lr):
 class Exact:
     """The exact gradient: zero temperature, deterministic gradient descent."""
 
-    def init(self, landscape: Landscape, key: jax.Array, n_particles: int) -> tuple:
+    def init(self, landscape: Landscape, key: PRNGKey, n_particles: int) -> tuple:
+        """No state: `()`."""
         return ()
 
-    def gradient(self, landscape: Landscape, x: PyTree, state: tuple, key: jax.Array):
+    def gradient(self, landscape: Landscape, x: PyTree, state: tuple, key: PRNGKey):
+        """∇U(x) for every particle; `key` is unused."""
         return exact_gradient(landscape, x), state
 
-    def temperature(self, lr):
+    def temperature(self, lr: ScalarOrSchedule):
         """T = 0 for any learning rate."""
         return _schedule_or_value(lambda _: 0.0, lr)
 
@@ -124,10 +125,16 @@ class Gaussian:
     factor: Any
     variance: Any
 
-    def init(self, landscape: Landscape, key: jax.Array, n_particles: int) -> tuple:
+    def init(self, landscape: Landscape, key: PRNGKey, n_particles: int) -> tuple:
+        """No state: `()`."""
         return ()
 
-    def gradient(self, landscape: Landscape, x: PyTree, state: tuple, key: jax.Array):
+    def gradient(self, landscape: Landscape, x: PyTree, state: tuple, key: PRNGKey):
+        """∇U(x) + ξ for every particle, ξ ~ N(0, C/B) from one normal draw for the ensemble.
+
+        A pytree ensemble is flattened to (n_particles, D) for the draw, so a full C is
+        (D, D) over all parameters in `jax.tree.leaves` order.
+        """
         flat, unflatten = _flatten_ensemble(x)
         if self.kind != "isotropic" and np.shape(self.factor)[0] != flat.shape[1]:
             raise ValueError(
@@ -140,7 +147,7 @@ class Gaussian:
         grads = jax.tree.map(jnp.add, exact_gradient(landscape, x), unflatten(xi))
         return grads, state
 
-    def temperature(self, lr):
+    def temperature(self, lr: ScalarOrSchedule):
         """T = η tr(C) / (2 B dim) (η σ²/(2B) for isotropic C); a schedule if `lr` is one."""
         return _schedule_or_value(lambda eta: eta * self.variance / (2 * self.batch_size), lr)
 

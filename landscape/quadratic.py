@@ -61,13 +61,12 @@ def quadratic(hessian, b=None, c: float = 0.0) -> Landscape:
 
     eig = np.linalg.eigvalsh(h)
     scale = np.abs(eig).min()
-    minima, saddles = (), ()
-    center = np.zeros(dim)
-    if scale > 1e-12 * max(1.0, np.abs(eig).max()):
+    minima, saddles, center, half = (), (), np.zeros(dim), 2.0
+    if scale > 1e-12 * max(1.0, np.abs(eig).max()):  # non-singular: one stationary point
         center = -np.linalg.solve(h, lin)
         p = point(center, c + 0.5 * lin @ center, signature_kind(eig))
         minima, saddles = ((p,), ()) if p.kind == "global" else ((), (p,))
-    half = 2.0 / math.sqrt(scale) if scale > 0 else 2.0
+        half = 2.0 / math.sqrt(scale)  # the level set U - U(x*) = 2 along the flattest axis
     bounds = tuple((float(m - half), float(m + half)) for m in center)
     return Landscape(
         energy=energy,

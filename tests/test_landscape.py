@@ -143,6 +143,21 @@ def test_valley_condition_number_and_axes(kappa, dim, angle):
         assert (x_hi - x_lo) / (y_hi - y_lo) == pytest.approx(math.sqrt(kappa))
 
 
+def test_valley_box_shows_the_zig_zag_of_gradient_descent():
+    v = ls.valley(condition_number=100.0)
+    (_, a), (_, b) = v.bounds
+    h = np.asarray(jax.jit(v.hessian)(jnp.zeros(2)))
+    x = np.array([-0.9 * a, 0.5 * b])
+    path = [x]
+    for _ in range(30):  # gradient descent at η = 1.8, just below 2/λ_max = 2
+        x = x - 1.8 * h @ x
+        path.append(x)
+    path = np.array(path)
+    assert (np.sign(path[1:, 1]) == -np.sign(path[:-1, 1])).all()  # across: zig-zag
+    assert (np.diff(path[:, 0]) > 0).all() and path[-1, 0] < 0.5 * path[0, 0]  # along: crawl
+    assert (np.abs(path) <= [a, b]).all()  # the whole path stays in the box
+
+
 @pytest.mark.parametrize("dim", [1, 2, 3])
 def test_double_well_barrier(dim):
     dw = ls.double_well(dim=dim, barrier=1.5, stiffness=2.0)
