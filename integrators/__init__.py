@@ -21,6 +21,7 @@ from integrators.optax_bridge import as_optax, from_optax
 from integrators.overdamped import SGDState, langevin, sgd
 from integrators.registry import get, names
 from integrators.simulate import Trajectory, simulate
+from integrators.training import TrainResult, train, training_landscape
 from integrators.underdamped import (
     MomentumState,
     momentum,
@@ -37,6 +38,7 @@ __all__ = [
     "MomentumState",
     "RMSpropState",
     "SGDState",
+    "TrainResult",
     "Trajectory",
     "adagrad",
     "adam",
@@ -59,5 +61,7 @@ __all__ = [
     "simulate",
     "to_optimizer",
     "to_physical",
+    "train",
+    "training_landscape",
     "underdamped_langevin",
 ]

@@ -7,10 +7,22 @@ noise = ls.gaussian(0.5, batch_size=4)
 
 from landscape._base import Landscape, Point
 from landscape.classic import beale, himmelblau, rosenbrock, six_hump_camel
+from landscape.curvature import (
+    adam_preconditioned_sharpness,
+    adam_preconditioner,
+    hutchinson_trace,
+    hvp,
+    lanczos,
+    power_iteration,
+    preconditioned_sharpness,
+    sharpness,
+    top_eigenvalues,
+)
 from landscape.custom import from_function
 from landscape.data import Dataset, digits, load_csv, load_npz, teacher_student
 from landscape.double_well import double_well
 from landscape.finite_sum import FiniteSum, finite_sum, least_squares
+from landscape.gradient_noise import GradientNoise, gradient_covariance, minibatch_temperature
 from landscape.minibatch import Minibatch, MinibatchState, minibatch
 from landscape.mlp import MLP, apply_mlp, from_loss, init_mlp, mlp
 from landscape.muller_brown import muller_brown
@@ -25,12 +37,15 @@ __all__ = [
     "Exact",
     "FiniteSum",
     "Gaussian",
+    "GradientNoise",
     "Landscape",
     "MLP",
     "Minibatch",
     "MinibatchState",
     "NoiseModel",
     "Point",
+    "adam_preconditioned_sharpness",
+    "adam_preconditioner",
     "apply_mlp",
     "beale",
     "digits",
@@ -42,22 +57,31 @@ __all__ = [
     "from_loss",
     "gaussian",
     "get",
+    "gradient_covariance",
     "himmelblau",
+    "hutchinson_trace",
+    "hvp",
     "init_mlp",
+    "lanczos",
     "least_squares",
     "load_csv",
     "load_npz",
     "minibatch",
+    "minibatch_temperature",
     "mlp",
     "monkey_saddle",
     "muller_brown",
     "names",
+    "power_iteration",
+    "preconditioned_sharpness",
     "quadratic",
     "rastrigin",
     "rosenbrock",
     "saddle",
+    "sharpness",
     "six_hump_camel",
     "styblinski_tang",
     "teacher_student",
+    "top_eigenvalues",
     "valley",
 ]

@@ -1,0 +1,267 @@
+r"""Training a network is simulating a particle: `train` is `simulate` on a finite-sum landscape.
+
+The training loss U(θ) = (1/N)Σᵢ ℓ(θ, sᵢ) is the potential, the parameters θ (any pytree)
+the particle, shuffled mini-batches of B samples without replacement the heat bath
+(`landscape.minibatch`), and the optimizer the integrator. One *epoch* is N // B steps; the
+simulator records once per epoch, so the per-epoch metrics are the records of one jitted
+`lax.scan`:
+
+    result = train(mlp((64, 50, 10), "sigmoid"), digits(), sgd(0.1),
+                   epochs=50, batch_size=100, seeds=4)
+    result.test_accuracy            # (4, 51): per seed, per epoch (epoch 0 = initialisation)
+
+Seeds are an ensemble axis (`simulate(..., ensemble=True)`): each seed has its own
+initialisation and its own shuffling. A hyperparameter given as a list (`sgd([0.05, 0.1])`)
+is swept in the same call (a leading sweep axis). A grid of batch sizes needs one call per
+B: the batch shape and the number of steps per epoch are static shapes of the compiled scan.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from integrators._types import PRNGKey, PyTree
+from integrators.simulate import Trajectory, simulate
+from landscape._validate import check_int
+
+# landscape.finite_sum / minibatch / mlp are imported inside the functions: landscape imports
+# integrators._types, so importing them here would make the two packages' imports circular.
+
+
+class TrainResult(NamedTuple):
+    """Per-epoch metrics of a training run (a `Trajectory` recorded once per epoch).
+
+    Batch axes `(*sweep, seeds)` lead every array: `sweep` only when the optimizer sweeps a
+    hyperparameter; the seed axis is always there (size `seeds`). Then comes the epoch axis.
+
+    Attributes:
+      epochs: NumPy (n_epochs + 1,): 0 (initialisation), 1, …, n_epochs.
+      iterations_per_epoch: N // B steps per epoch.
+      train_loss: the full training loss U(θ) after each epoch (weight decay included).
+      test_loss: the loss on the test set (None without one).
+      train_accuracy: accuracy on the full training set (None for regression / no accuracy).
+      test_accuracy: accuracy on the test set (None without a test set or accuracy).
+      grad_norm: |∇U(θ)| of the full training loss after each epoch.
+      observed: every recorded metric by name, including the user's `metrics`.
+      final_params: parameters after the last epoch, with the batch axes.
+      diverged: boolean (*sweep, seeds): the run produced non-finite parameters (frozen).
+      trajectory: the underlying `Trajectory` (steps counted in iterations).
+    """
+
+    epochs: np.ndarray
+    iterations_per_epoch: int
+    train_loss: jax.Array
+    test_loss: jax.Array | None
+    train_accuracy: jax.Array | None
+    test_accuracy: jax.Array | None
+    grad_norm: jax.Array
+    observed: dict
+    final_params: PyTree
+    diverged: jax.Array
+    trajectory: Trajectory
+
+
+# Landscapes, noise models and metric functions are cached so that a second call with the
+# same model and data reuses them: jit caches by their identity, so nothing recompiles.
+_CACHE: collections.OrderedDict = collections.OrderedDict()
+
+
+def _cached(key: tuple, build: Callable[[], Any], keep: tuple = ()) -> Any:
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key][0]
+    value = build()
+    _CACHE[key] = (value, keep)  # `keep` holds the objects whose id() is in the key alive
+    while len(_CACHE) > 64:
+        _CACHE.popitem(last=False)
+    return value
+
+
+def _split_data(data):
+    """(train batch, test batch or None) from a `Dataset` or a train batch pytree."""
+    if hasattr(data, "train") and hasattr(data, "test"):
+        return data.train, data.test
+    return data, None
+
+
+def _data_key(batch) -> tuple:
+    return tuple(id(a) for a in jax.tree.leaves(batch))
+
+
+def training_landscape(model, data, name: str | None = None):
+    """The finite-sum landscape of `model` on the training part of `data` (cached).
+
+    Args:
+      model: an `MLP` (or any object with `loss_fn(params, batch)`) or a bare loss function.
+      data: a `Dataset` or a training batch pytree with a leading sample axis.
+      name: the landscape's name (default: the data set's name).
+
+    Returns:
+      A `landscape.FiniteSum`.
+    """
+    from landscape.mlp import from_loss
+
+    train, _ = _split_data(data)
+    loss_fn = getattr(model, "loss_fn", model)
+    name = name or getattr(data, "name", "network")
+    return _cached(
+        ("landscape", loss_fn, _data_key(train), name),
+        lambda: from_loss(loss_fn, train, name=name, description=f"training loss on {name}"),
+        keep=(train,),
+    )
+
+
+def _metrics(model, train, test) -> dict:
+    """Default per-epoch observables: train accuracy, test loss and accuracy (cached)."""
+    from landscape.finite_sum import _cast_data
+
+    loss_fn = getattr(model, "loss_fn", model)
+    accuracy = getattr(model, "accuracy", None)
+    classify = accuracy is not None and jnp.issubdtype(jnp.asarray(train["y"]).dtype, jnp.integer)
+
+    def on(batch, fn):
+        batch = jax.tree.map(jnp.asarray, batch)
+
+        def metric(params):
+            dtype = jnp.result_type(*jax.tree.leaves(params))
+            return fn(params, _cast_data(batch, dtype))
+
+        return metric
+
+    def build():
+        out = {}
+        if classify:
+            out["train_accuracy"] = on(train, accuracy)
+        if test is not None:
+            out["test_loss"] = on(test, loss_fn)
+            if classify:
+                out["test_accuracy"] = on(test, accuracy)
+        return out
+
+    key = ("metrics", loss_fn, accuracy, _data_key(train), _data_key(test) if test else None)
+    return _cached(key, build, keep=(train, test))
+
+
+def init_params(model, key: PRNGKey, seeds: int, dtype=jnp.float32) -> PyTree:
+    """`seeds` independent initialisations `model.init(key_i, dtype)` stacked on a leading axis."""
+    seeds = check_int("seeds", seeds)
+    return jax.vmap(lambda k: model.init(k, dtype))(jax.random.split(key, seeds))
+
+
+def train(
+    model,
+    data,
+    optimizer,
+    *,
+    epochs: int,
+    batch_size: int,
+    seeds: int = 1,
+    key: PRNGKey | None = None,
+    params: PyTree | None = None,
+    params_per_seed: bool = False,
+    replace: bool = False,
+    metrics: dict | None = None,
+    record_positions: bool = False,
+    dtype=jnp.float32,
+) -> TrainResult:
+    r"""Train `model` on `data` with `optimizer`: one `integrators.simulate` call.
+
+    The landscape is the finite sum U(θ) = (1/N)Σᵢ ℓ(θ, sᵢ) over the N training samples
+    (`landscape.mlp.from_loss`), the noise model `landscape.minibatch(batch_size, replace)`,
+    and the simulator records every N // B steps, with `observe=` computing the per-epoch
+    metrics (train accuracy, test loss and accuracy, and the user's `metrics`).
+
+    Args:
+      model: an `MLP` (anything with `init(key, dtype)`, `loss_fn(params, batch)` and
+        optionally `accuracy(params, batch)`), or a bare `loss_fn(params, batch)` returning
+        the batch-mean loss (then `params` is required): a Flax/Equinox model wrapped in a
+        function trains the same way.
+      data: a `landscape.data.Dataset` (train and test) or a training batch pytree whose
+        leaves share a leading sample axis.
+      optimizer: an `Integrator` (e.g. `integrators.adam(1e-3)`) or an optax transformation;
+        hyperparameters given as lists are swept in this call.
+      epochs: number of epochs (>= 1).
+      batch_size: B (<= N without replacement); one value per call.
+      seeds: number of independent runs (initialisation and shuffling), vmapped.
+      key: random key (default `jax.random.key(0)`): split into initialisation and run keys.
+      params: initial parameters, one pytree: every seed starts there and only the shuffling
+        differs (default: `model.init` with an independent key per seed).
+      params_per_seed: `params` carries a leading axis of size `seeds`: one start per seed.
+      replace: draw each batch with replacement instead of epochs of shuffled batches (an
+        "epoch" is then N // B steps all the same).
+      metrics: extra per-epoch observables `{name: fn(params) -> array}`.
+      record_positions: keep the parameters after every epoch in `trajectory.positions`.
+      dtype: parameter dtype of the initialisation (float32 by default; network training
+        does not need x64).
+
+    Returns:
+      A `TrainResult` with arrays of shape (*sweep, seeds, epochs + 1).
+    """
+    from landscape.minibatch import minibatch
+
+    epochs = check_int("epochs", epochs)
+    batch_size = check_int("batch_size", batch_size)
+    seeds = check_int("seeds", seeds)
+    key = jax.random.key(0) if key is None else key
+    train_batch, test_batch = _split_data(data)
+    landscape = training_landscape(model, data)
+    n = landscape.n_samples
+    if not replace and batch_size > n:
+        raise ValueError(
+            f"batch_size={batch_size} is not allowed: the training set has only {n} samples."
+        )
+    per_epoch = max(n // batch_size, 1)
+    noise = _cached(("noise", batch_size, replace), lambda: minibatch(batch_size, replace))
+    key_init, key_run = jax.random.split(key)
+
+    if params is None:
+        if not hasattr(model, "init"):
+            raise ValueError("params is required when `model` is a bare loss function.")
+        params = init_params(model, key_init, seeds, dtype)
+    elif not params_per_seed:
+        params = jax.tree.map(lambda a: jnp.broadcast_to(a, (seeds,) + jnp.shape(a)), params)
+    else:
+        sizes = {jnp.shape(a)[0] if jnp.ndim(a) else None for a in jax.tree.leaves(params)}
+        if sizes != {seeds}:
+            raise ValueError(
+                f"params_per_seed=True needs a leading axis of size seeds={seeds} on every "
+                f"leaf of params; found {sorted(sizes, key=str)}."
+            )
+
+    observe = dict(_metrics(model, train_batch, test_batch))
+    for name, fn in (metrics or {}).items():
+        if name in ("loss", "grad_norm"):
+            raise ValueError(f"metrics name {name!r} is taken; pick another name.")
+        observe[name] = fn
+    traj = simulate(
+        optimizer,
+        landscape,
+        params,
+        epochs * per_epoch,
+        key_run,
+        noise=noise,
+        record_every=per_epoch,
+        record_positions=record_positions,
+        ensemble=True,
+        observe=observe,
+    )
+    obs = traj.observed
+    return TrainResult(
+        epochs=np.arange(epochs + 1),
+        iterations_per_epoch=per_epoch,
+        train_loss=traj.loss,
+        test_loss=obs.get("test_loss"),
+        train_accuracy=obs.get("train_accuracy"),
+        test_accuracy=obs.get("test_accuracy"),
+        grad_norm=traj.grad_norm,
+        observed=obs,
+        final_params=traj.final_state.params,
+        diverged=traj.diverged,
+        trajectory=traj,
+    )
