@@ -1,4 +1,4 @@
-"""Argument checks that fail early with a message naming the argument, the value and what is allowed.
+"""Argument checks that fail early, naming the argument, the value and what is allowed.
 
 Every public factory calls these on concrete (Python or NumPy) values. Traced values, as seen
 when a factory is rebuilt inside `jit`/`vmap` for a hyperparameter sweep, and schedules

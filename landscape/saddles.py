@@ -38,7 +38,7 @@ def saddle(a: float = 1.0, b: float = 1.0) -> Landscape:
         dim=2,
         bounds=((-2.0, 2.0), (-2.0, 2.0)),
         saddles=(point((0.0, 0.0), 0.0, "saddle"),),
-        description=f"saddle {a:g}x² − {b:g}y²",
+        description="saddle " + _term(a, "x²") + " − " + _term(b, "y²"),
     )
 
 
@@ -66,3 +66,8 @@ def monkey_saddle() -> Landscape:
         saddles=(point((0.0, 0.0), 0.0, "monkey"),),
         description="monkey saddle x³ − 3xy²",
     )
+
+
+def _term(coefficient: float, monomial: str) -> str:
+    """'x²' for a unit coefficient, else e.g. '2x²'."""
+    return monomial if coefficient == 1 else f"{coefficient:g}{monomial}"
