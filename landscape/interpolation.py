@@ -17,6 +17,7 @@ References:
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -65,15 +66,22 @@ def interpolate(
     Returns:
       An `Interpolation`.
     """
-    flat_a, flat_b = flatten(params_a), flatten(params_b)
-    if flat_a.shape != flat_b.shape or jax.tree.structure(params_a) != jax.tree.structure(params_b):
+    shapes_a = jax.tree.map(jnp.shape, params_a)
+    shapes_b = jax.tree.map(jnp.shape, params_b)
+    if jax.tree.structure(params_a) != jax.tree.structure(params_b) or shapes_a != shapes_b:
         raise ValueError(
             "params_a and params_b must be pytrees of the same structure and shapes; got "
-            f"{flat_a.shape[0]} and {flat_b.shape[0]} parameters."
+            f"{shapes_a} and {shapes_b}."
         )
+    dtype = jnp.result_type(*jax.tree.leaves(params_a))
     if alpha is None:
-        alpha = jnp.linspace(0.0, 1.0, check_int("n", n, minimum=2), dtype=flat_a.dtype)
-    alpha = jnp.asarray(alpha, dtype=flat_a.dtype).reshape(-1)
+        alpha = jnp.linspace(0.0, 1.0, check_int("n", n, minimum=2), dtype=dtype)
+    alpha = jnp.asarray(alpha, dtype=dtype).reshape(-1)
+    return _interpolate(loss_fn, params_a, params_b, alpha, chunk)
+
+
+@partial(jax.jit, static_argnames=("loss_fn", "chunk"))
+def _interpolate(loss_fn, params_a, params_b, alpha, chunk):
     delta = jax.tree.map(lambda b, a: b - a, params_b, params_a)
     coords = jnp.concatenate([alpha, jnp.array([0.0, 1.0], alpha.dtype)])[:, None]
     values = loss_on_subspace(loss_fn, params_a, (delta,), coords, chunk=chunk)
@@ -88,5 +96,5 @@ def interpolate(
         loss_b=loss_b,
         barrier=masked[peak] - jnp.maximum(loss_a, loss_b),
         alpha_peak=coords[peak, 0],
-        distance=jnp.linalg.norm(flat_b - flat_a),
+        distance=jnp.linalg.norm(flatten(params_b) - flatten(params_a)),
     )

@@ -26,6 +26,7 @@ References:
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -73,16 +74,23 @@ def pca_plane(positions: PyTree, center: PyTree | None = None) -> PCAPlane:
     Returns:
       A `PCAPlane`.
     """
-    stacked = flatten_stack(positions)  # (T, D)
-    if stacked.shape[0] < 2:
-        raise ValueError(f"positions has {stacked.shape[0]} iterate(s): a plane needs T >= 2.")
+    n_iterates = {jnp.shape(a)[0] if jnp.ndim(a) else 0 for a in jax.tree.leaves(positions)}
+    if len(n_iterates) != 1 or min(n_iterates) < 2:
+        raise ValueError(
+            f"positions has leading axes {sorted(n_iterates)}: a plane needs one common "
+            "axis of T >= 2 iterates on every leaf."
+        )
     if center is None:
         center = jax.tree.map(lambda a: a[-1], positions)
+    if jax.tree.map(jnp.shape, center) != jax.tree.map(lambda a: jnp.shape(a)[1:], positions):
+        raise ValueError("center must be shaped like one iterate of positions.")
+    return _pca_plane(positions, center)
+
+
+@jax.jit
+def _pca_plane(positions, center):
+    stacked = flatten_stack(positions)  # (T, D)
     flat_c, unravel = ravel_pytree(center)
-    if flat_c.shape[0] != stacked.shape[1]:
-        raise ValueError(
-            f"center has {flat_c.shape[0]} parameters, the iterates {stacked.shape[1]}."
-        )
     m = stacked - flat_c
     _, sigma, vt = jnp.linalg.svd(m, full_matrices=False)
     basis = vt[:2]
@@ -153,8 +161,15 @@ def pca_slice(
     """
     n = check_int("n", n, minimum=2)
     check_nonnegative("margin", margin)
-    lo, hi = jnp.min(plane.coords, axis=0), jnp.max(plane.coords, axis=0)
-    pad = margin * jnp.maximum(hi - lo, 1e-12 + 1e-3 * jnp.max(hi - lo))
-    a = jnp.linspace(lo[0] - pad[0], hi[0] + pad[0], n)
-    b = jnp.linspace(lo[1] - pad[1], hi[1] + pad[1], n)
+    a, b = _window(plane.coords, margin, n)
     return plane_loss(loss_fn, plane.center, plane.directions, a, b, chunk=chunk)
+
+
+@partial(jax.jit, static_argnames=("n",))
+def _window(coords, margin, n):
+    """Grid axes over the bounding box of `coords`, widened by `margin` on each side."""
+    lo, hi = jnp.min(coords, axis=0), jnp.max(coords, axis=0)
+    pad = margin * jnp.maximum(hi - lo, 1e-12 + 1e-3 * jnp.max(hi - lo))
+    return jnp.linspace(lo[0] - pad[0], hi[0] + pad[0], n), jnp.linspace(
+        lo[1] - pad[1], hi[1] + pad[1], n
+    )
