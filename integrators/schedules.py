@@ -14,6 +14,15 @@ from integrators._types import Schedule
 from landscape._validate import check_int, check_nonnegative, check_positive, check_real
 
 
+def _float_count(schedule: Schedule) -> Schedule:
+    """Call an optax schedule with a floating step count.
+
+    optax computes `count / transition_steps` for an int32 count in float32, which would
+    round the schedule of a float64 simulation to single precision (rel. error ~1e-6).
+    """
+    return lambda count: schedule(jnp.asarray(count, dtype=float))
+
+
 def constant(value: float) -> Schedule:
     """v_k = value."""
     check_nonnegative("value", value)
@@ -25,7 +34,7 @@ def exponential(init_value: float, decay_rate: float, decay_steps: int = 1) -> S
     check_nonnegative("init_value", init_value)
     check_real("decay_rate", decay_rate, low=0.0, low_open=True)
     check_int("decay_steps", decay_steps)
-    return optax.exponential_decay(init_value, decay_steps, decay_rate)
+    return _float_count(optax.exponential_decay(init_value, decay_steps, decay_rate))
 
 
 def step(init_value: float, boundaries_and_scales: dict[int, float]) -> Schedule:
@@ -63,7 +72,7 @@ def linear_warmup(
     """Linear ramp 0 → `peak_value` over `warmup_steps`, then `after` (shifted) or constant."""
     check_nonnegative("peak_value", peak_value)
     check_int("warmup_steps", warmup_steps)
-    ramp = optax.linear_schedule(0.0, peak_value, warmup_steps)
+    ramp = _float_count(optax.linear_schedule(0.0, peak_value, warmup_steps))
     tail = (
         after
         if callable(after)
@@ -76,7 +85,7 @@ def geometric_cooling(init_value: float, factor: float) -> Schedule:
     r"""Simulated-annealing cooling T_k = T₀·a^k with factor a in (0, 1]."""
     check_nonnegative("init_value", init_value)
     check_real("factor", factor, low=0.0, high=1.0, low_open=True)
-    return optax.exponential_decay(init_value, 1, factor)
+    return _float_count(optax.exponential_decay(init_value, 1, factor))
 
 
 def logarithmic_cooling(init_value: float, offset: float = 2.0) -> Schedule:
