@@ -24,6 +24,7 @@ References:
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -78,6 +79,12 @@ def filter_normalized_direction(
     key: PRNGKey, params: PyTree, *, filter_axis: int = -1, biases: str = "zero"
 ) -> PyTree:
     """A Gaussian random direction, filter-normalised to `params` (see `filter_normalize`)."""
+    check_choice("biases", biases, ("zero", "copy"))
+    return _random_direction(key, params, filter_axis, biases)
+
+
+@partial(jax.jit, static_argnames=("filter_axis", "biases"))
+def _random_direction(key, params, filter_axis, biases):
     leaves, treedef = jax.tree.flatten(params)
     keys = jax.random.split(key, len(leaves))
     noise = [
