@@ -173,7 +173,10 @@ BURN_IN, SPACING, RECORDS = 40, 12, 3
 
 
 def _stationary_samples(optimizer, noise=None, key=0) -> np.ndarray:
-    """N_PARTICLES started at 0 in the 2-D well: positions (n, RECORDS, 2) after BURN_IN."""
+    """N_PARTICLES started at 0 in the 2-D well: positions (n, RECORDS, 2) after BURN_IN.
+
+    Each test passes its own key so that the tests are independent draws.
+    """
     steps = BURN_IN + SPACING * (RECORDS - 1)
     x0 = jnp.zeros((N_PARTICLES, 2))
     traj = itg.simulate(
@@ -199,7 +202,7 @@ def _check_mixing(beta: float):
 def test_langevin_stationary_variance_finite_step():
     """SGLD on ½λx²: ⟨x²⟩ = (T/λ)/(1 − ηλ/2) exactly, not the continuum T/λ."""
     _check_mixing(0.0)
-    samples = _stationary_samples(itg.sgd(ETA, temperature=TEMPERATURE))
+    samples = _stationary_samples(itg.sgd(ETA, temperature=TEMPERATURE), key=1)
     predicted = (TEMPERATURE / LAMBDAS) / (1 - ETA * LAMBDAS / 2)
     measured, se = assert_second_moment(samples, predicted, "langevin")
     # the finite-step correction is resolved: the continuum limit is many SE away
@@ -219,7 +222,7 @@ def test_langevin_alias_same_as_sgd_with_temperature():
 def test_sgd_gradient_noise_stationary_variance():
     """SGD with gradient noise of variance σ²: ⟨x²⟩ = ησ²/(λ(2 − ηλ))."""
     _check_mixing(0.0)
-    samples = _stationary_samples(itg.sgd(ETA), noise=UNIT_NOISE)
+    samples = _stationary_samples(itg.sgd(ETA), noise=UNIT_NOISE, key=2)
     sigma2 = UNIT_NOISE.sigma**2
     predicted = ETA * sigma2 / (LAMBDAS * (2 - ETA * LAMBDAS))
     assert_second_moment(samples, predicted, "sgd + gradient noise")
@@ -233,7 +236,7 @@ def heavy_ball_variance(eta, beta, lam, sigma2):
 def test_heavy_ball_gradient_noise_stationary_variance():
     beta = 0.5
     _check_mixing(beta)
-    samples = _stationary_samples(itg.momentum(ETA, momentum=beta), UNIT_NOISE)
+    samples = _stationary_samples(itg.momentum(ETA, momentum=beta), UNIT_NOISE, key=3)
     predicted = heavy_ball_variance(ETA, beta, LAMBDAS, UNIT_NOISE.sigma**2)
     assert_second_moment(samples, predicted, "heavy ball + gradient noise")
 
@@ -242,7 +245,7 @@ def test_heavy_ball_thermostat_is_gradient_noise():
     """momentum(temperature=T) adds gradient noise of variance 2T(1 − β)/η: same ⟨x²⟩."""
     beta = 0.3
     _check_mixing(beta)
-    samples = _stationary_samples(itg.momentum(ETA, momentum=beta, temperature=TEMPERATURE))
+    samples = _stationary_samples(itg.momentum(ETA, momentum=beta, temperature=TEMPERATURE), key=4)
     sigma2 = 2 * TEMPERATURE * (1 - beta) / ETA
     predicted = heavy_ball_variance(ETA, beta, LAMBDAS, sigma2)
     measured, se = assert_second_moment(samples, predicted, "heavy ball thermostat")
@@ -281,8 +284,8 @@ def _equipartition(dt: float, spacing: int):
     kinetic = np.asarray(traj.kinetic_energy)[:, traj.steps >= burn_in]
     t_kin = np.mean(kinetic)  # 2K/d = K for d = 2
     predicted_per_dof = kinetic_temperature_exact(dt)
-    # each sample of 2K/d is the mean over 2 dof of T_i·χ²₁: variance Σ T_i²/2 / 2
-    se = np.sqrt(np.sum(predicted_per_dof**2) / 4 / kinetic.size)
+    # each sample of 2K/d = K = Σ_i ½Mv_i² = Σ_i (T_i/2)·χ²₁ has variance Σ_i T_i²/2
+    se = np.sqrt(np.sum(predicted_per_dof**2) / 2 / kinetic.size)
     return t_kin, se, float(np.mean(predicted_per_dof))
 
 
