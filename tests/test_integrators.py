@@ -11,7 +11,7 @@ import pytest
 import integrators as itg
 from integrators import schedules
 
-# every integrator, built at a temperature T; small steps keep a few eager steps tame
+# every integrator, built at a temperature T (small steps: a few steps stay tame)
 FACTORIES = {
     "sgd": lambda T: itg.sgd(0.05, temperature=T),
     "langevin": lambda T: itg.langevin(0.05, T),
