@@ -1,8 +1,9 @@
 r"""SGD, momentum and Adam paths of a digits MLP on their principal-component planes.
 
 A 64-50-10 sigmoid network (the textbook one) is trained on the 8×8 digits with mini-batch
-SGD, heavy-ball momentum and Adam by `integrators.simulate` (mini-batch noise from
-`landscape.minibatch`). For each optimizer:
+SGD, heavy-ball momentum and Adam by `integrators.train` (one `integrators.simulate` call per
+optimizer, mini-batch noise from `landscape.minibatch`, parameters recorded every epoch).
+For each optimizer:
 
 * the loss on the plane of the first two principal components of its iterates, centred at the
   final point, with the projected path and, dashed, the contours of the quadratic (Hessian)
@@ -67,7 +68,8 @@ def _train(config: Config, epochs: int):
     """Three particles per optimizer (see `PANELS`), one `integrators.train` call each."""
     data = digits()
     model = mlp(SIZES, activation=ACTIVATION)
-    inits = [model.init(jax.random.key(config.seed + i)) for i in (0, 1)]
+    init = jax.jit(model.init)
+    inits = [init(jax.random.key(config.seed + i)) for i in (0, 1)]
     x0 = jax.tree.map(lambda a, b: jnp.stack([a, b, a]), *inits)
     runs = {}
     for name, (_, hyper) in OPTIMIZERS.items():
