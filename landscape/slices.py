@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
 
 from integrators._types import Array, PRNGKey, PyTree
 from landscape._affine import LossFn, loss_on_subspace
@@ -85,13 +86,8 @@ def filter_normalized_direction(
 
 @partial(jax.jit, static_argnames=("filter_axis", "biases"))
 def _random_direction(key, params, filter_axis, biases):
-    leaves, treedef = jax.tree.flatten(params)
-    keys = jax.random.split(key, len(leaves))
-    noise = [
-        jax.random.normal(k, jnp.shape(w), jnp.result_type(w))
-        for k, w in zip(keys, leaves, strict=True)
-    ]
-    direction = jax.tree.unflatten(treedef, noise)
+    flat, unravel = ravel_pytree(params)  # one draw for all leaves: one threefry to compile
+    direction = unravel(jax.random.normal(key, flat.shape, flat.dtype))
     return filter_normalize(direction, params, filter_axis=filter_axis, biases=biases)
 
 
