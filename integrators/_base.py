@@ -83,6 +83,25 @@ def _sweep_size(hyperparams: dict) -> int | None:
     return next(iter(sizes.values()))
 
 
+# The names other libraries use for our hyperparameters (optax, PyTorch, Keras).
+_ALIASES = {
+    "learning_rate": "lr",
+    "step_size": "lr",
+    "beta": "momentum",
+    "beta1": "b1",
+    "beta_1": "b1",
+    "beta2": "b2",
+    "beta_2": "b2",
+    "epsilon": "eps",
+    "T": "temperature",
+    "temp": "temperature",
+    "gamma": "friction",
+    "rho": "decay",
+    "alpha": "decay",
+    "wd": "weight_decay",
+}
+
+
 def integrator_factory(fn: Callable[..., Integrator]) -> Callable[..., Integrator]:
     """Decorate an integrator factory: record its hyperparameters and support sweeps.
 
@@ -101,6 +120,12 @@ def integrator_factory(fn: Callable[..., Integrator]) -> Callable[..., Integrato
             names = list(signature.parameters)
             unknown = [k for k in kwargs if k not in names]
             if unknown:
+                alias = _ALIASES.get(unknown[0])
+                if alias in names:
+                    raise ValueError(
+                        f"{fn.__name__}() argument {unknown[0]!r} is not known. Did you mean "
+                        f"{alias!r}? Allowed: {', '.join(map(repr, names))}."
+                    ) from None
                 from landscape._validate import check_choice
 
                 check_choice(f"{fn.__name__}() argument", unknown[0], names)

@@ -145,3 +145,16 @@ def test_kinetic_energy_of_overdamped_integrator():
 def test_bad_schedule_arguments(build, match):
     with pytest.raises(ValueError, match=match):
         build()
+
+
+@pytest.mark.parametrize(
+    "factory, kwargs, hint",
+    [
+        (itg.sgd, {"learning_rate": 0.1}, "'lr'"),
+        (itg.adam, {"lr": 1e-3, "epsilon": 1e-6}, "'eps'"),
+        (itg.underdamped_langevin, {"dt": 0.1, "gamma": 1.0}, "'friction'"),
+    ],
+)
+def test_other_libraries_names_get_our_name_as_hint(factory, kwargs, hint):
+    with pytest.raises(ValueError, match=f"Did you mean {hint}"):
+        factory(**kwargs)
