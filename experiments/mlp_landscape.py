@@ -68,9 +68,9 @@ def _train(config: Config, epochs: int):
     """Three particles per optimizer (see `PANELS`), one `integrators.train` call each."""
     data = digits()
     model = mlp(SIZES, activation=ACTIVATION)
-    init = jax.jit(model.init)
-    inits = [init(jax.random.key(config.seed + i)) for i in (0, 1)]
-    x0 = jax.tree.map(lambda a, b: jnp.stack([a, b, a]), *inits)
+    keys = jnp.stack([jax.random.key(config.seed), jax.random.key(config.seed + 1)])
+    inits = jax.jit(jax.vmap(model.init))(keys)  # seeds s and s + 1, one compilation
+    x0 = jax.tree.map(lambda a: a[jnp.array([0, 1, 0])], inits)
     runs = {}
     for name, (_, hyper) in OPTIMIZERS.items():
         runs[name] = itg.train(

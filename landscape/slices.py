@@ -37,7 +37,7 @@ from landscape._validate import check_choice, check_int, check_positive
 
 
 class Slice(NamedTuple):
-    """The loss on the plane θ* + a δ₁ + b δ₂ over a grid (built by `plane_loss`'s callers)."""
+    """The loss on a grid of the plane θ* + a δ₁ + b δ₂ (`plane_loss`, `random_slice`, …)."""
 
     a: Array  # (n_a,) coefficients along δ₁
     b: Array  # (n_b,) coefficients along δ₂
