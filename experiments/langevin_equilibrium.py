@@ -1,0 +1,336 @@
+r"""SGD is overdamped Langevin dynamics: ensembles relax to the Boltzmann density.
+
+Langevin dynamics θ ← θ − η∇U + √(2ηT)ξ (`langevin`) is the Euler–Maruyama step of
+dθ = −∇U dt + √(2T) dW, whose stationary density is
+
+.. math::
+    p(\theta) = e^{-U(\theta)/T} / Z, \qquad Z = \int e^{-U/T}\,d\theta,
+
+up to an O(η) bias. SGD whose gradient carries Gaussian noise of variance σ²/B (batch size B,
+`landscape.gaussian(σ², batch_size=B)`), θ ← θ − η(∇U + ξ), is the same step with
+2ηT = η²σ²/B, i.e. at the temperature
+
+.. math::
+    T = \frac{\eta\,\sigma^2}{2B},
+
+so runs with equal η/B sample the same distribution: the linear scaling rule of
+Goyal et al. (2017). We compare histograms of 10⁵ particles with the Boltzmann probability of
+each bin and report the total-variation distance TV = ½ Σ_i |p̂_i − p_i|. With N particles
+the multinomial noise alone gives E[TV] ≈ ½ Σ_i √(2p_i(1 − p_i)/(πN)) (E|X| = σ√(2/π) for
+a normal X), the noise floor printed beside every TV.
+
+References:
+  S. Mandt, M. D. Hoffman, D. M. Blei, JMLR 18 (2017) 1-35.
+  P. Goyal et al., "Accurate, large minibatch SGD: training ImageNet in 1 hour",
+  arXiv:1706.02677 (2017).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+from scipy import integrate
+
+import integrators as itg
+import landscape as ls
+from experiments._common import Config, save_figure, save_json
+
+DESCRIPTION = "Langevin/SGD ensembles against the Boltzmann density; the linear scaling rule"
+ORDER = 20
+
+EDGES = np.linspace(-2.0, 2.0, 41)  # 40 bins of width 0.1 in x₀
+EDGES_Y = np.linspace(-2.5, 2.5, 26)  # 25 bins in x₁ (2-D panel)
+TEMPERATURES = (0.25, 0.5, 1.0)
+COLORS_T = {0.25: "tab:blue", 0.5: "tab:green", 1.0: "tab:red"}
+
+
+@functools.cache
+def double_well(dim: int) -> ls.Landscape:
+    """The double well (x₀² − 1)² + ½|x_{1:}|², built once per dimension (one compilation)."""
+    return ls.double_well(dim=dim)
+
+
+def well_1d(x):
+    """U(x₀) = (x₀² − 1)², the x₀ part of `landscape.double_well` (NumPy)."""
+    return (np.asarray(x) ** 2 - 1.0) ** 2
+
+
+def boltzmann_cdf(temperature: float, lo: float = -3.0, hi: float = 3.0, n: int = 60_001):
+    """(x, F(x)) with F the CDF of exp(−U(x)/T)/Z on a fine grid; Z by the trapezoid rule."""
+    x = np.linspace(lo, hi, n)
+    w = np.exp(-well_1d(x) / temperature)
+    cdf = integrate.cumulative_trapezoid(w, x, initial=0.0)
+    return x, cdf / cdf[-1]
+
+
+def boltzmann_density(x, temperature: float):
+    """exp(−U(x)/T)/Z in one dimension, Z = ∫ e^{−U/T} dx by `scipy.integrate.quad`."""
+    z = integrate.quad(lambda y: np.exp(-well_1d(y) / temperature), -np.inf, np.inf)[0]
+    return np.exp(-well_1d(x) / temperature) / z
+
+
+def bin_probabilities(temperature: float, edges: np.ndarray = EDGES) -> np.ndarray:
+    """Boltzmann probability of each bin, then the mass outside [edges[0], edges[-1]]."""
+    x, cdf = boltzmann_cdf(temperature)
+    at = np.interp(edges, x, cdf)
+    return np.r_[np.diff(at), at[0] + 1.0 - at[-1]]
+
+
+def empirical_probabilities(samples: np.ndarray, edges: np.ndarray = EDGES) -> np.ndarray:
+    """Fraction of samples in each bin, then the fraction outside the bins."""
+    counts = np.histogram(samples, bins=edges)[0]
+    return np.r_[counts, samples.size - counts.sum()] / samples.size
+
+
+def total_variation(p_hat: np.ndarray, p: np.ndarray) -> float:
+    """TV = ½ Σ |p̂_i − p_i| over bins (including the outside bin)."""
+    return float(0.5 * np.abs(p_hat - p).sum())
+
+
+def noise_floor(p: np.ndarray, n: int) -> float:
+    """E[TV] of n exact samples: ½ Σ √(2p_i(1 − p_i)/(πn)) (normal approximation)."""
+    return float(0.5 * np.sqrt(2.0 * p * (1.0 - p) / (np.pi * n)).sum())
+
+
+def initial_ensemble(key, n: int, dim: int) -> jax.Array:
+    """n particles uniform in the plotting box of the double well (far from equilibrium)."""
+    bounds = np.asarray(double_well(dim).bounds)
+    u = jax.random.uniform(key, (n, dim), dtype=jnp.result_type(float))
+    return bounds[:, 0] + u * (bounds[:, 1] - bounds[:, 0])
+
+
+def langevin_ensembles(temperatures, n: int, lr: float, steps: int, key, dim: int = 1):
+    """Final positions `(len(temperatures), n, dim)` of Langevin ensembles, one sweep call."""
+    k0, k1 = jax.random.split(key)
+    opt = itg.langevin(lr=lr, temperature=list(temperatures))
+    traj = itg.simulate(
+        opt, double_well(dim), initial_ensemble(k0, n, dim), steps, k1, record_every=steps
+    )
+    return np.asarray(traj.final_state.params)
+
+
+def sgd_ensembles(lrs, sigma2: float, batch_size: int, n: int, steps: int, key):
+    """Final positions `(len(lrs), n, 1)` of SGD with Gaussian gradient noise σ²/B, 1-D."""
+    k0, k1 = jax.random.split(key)
+    traj = itg.simulate(
+        itg.sgd(lr=list(lrs)),
+        double_well(1),
+        initial_ensemble(k0, n, 1),
+        steps,
+        k1,
+        noise=ls.gaussian(sigma2, batch_size=batch_size),
+        record_every=steps,
+    )
+    return np.asarray(traj.final_state.params)
+
+
+def compare(samples: np.ndarray, temperature: float) -> dict:
+    """TV distance of the x₀ histogram from Boltzmann at T, with the noise floor."""
+    p = bin_probabilities(temperature)
+    p_hat = empirical_probabilities(samples)
+    return {
+        "temperature": temperature,
+        "n": int(samples.size),
+        "tv": total_variation(p_hat, p),
+        "noise_floor": noise_floor(p, samples.size),
+        "mean_x0_squared": float(np.mean(samples**2)),
+    }
+
+
+def _settings(quick: bool) -> dict:
+    if quick:
+        return {"n": 4000, "lr": 0.01, "time": 1.5, "scaling_lr": 0.005}
+    return {"n": 100_000, "lr": 0.005, "time": 2.5, "scaling_lr": 0.0025}
+
+
+def run(config: Config) -> dict:
+    s = _settings(config.quick)
+    key = jax.random.key(config.seed)
+    k1, k2, k3 = jax.random.split(key, 3)
+    steps = int(round(s["time"] / s["lr"]))
+
+    one = langevin_ensembles(TEMPERATURES, s["n"], s["lr"], steps, k1, dim=1)
+    two = langevin_ensembles(TEMPERATURES, s["n"], s["lr"], steps, k2, dim=2)
+    one_d = [
+        {**compare(one[i, :, 0], T), "lr": s["lr"], "steps": steps}
+        for i, T in enumerate(TEMPERATURES)
+    ]
+    two_d = []
+    for i, T in enumerate(TEMPERATURES):
+        row = {**compare(two[i, :, 0], T), "lr": s["lr"], "steps": steps}
+        row["var_x1"] = float(np.var(two[i, :, 1]))  # Boltzmann: T (stiffness 1)
+        two_d.append(row)
+    density_T = 0.5
+    joint = _joint_comparison(two[TEMPERATURES.index(density_T)], density_T)
+
+    # Linear scaling rule: equal η/B, equal T = ησ²/(2B).
+    eta0 = s["scaling_lr"]
+    target_T = 0.25
+    sigma2 = 2.0 * target_T / eta0  # T = η σ² / (2B) with η/B = eta0
+    scaling_steps = int(round(s["time"] / eta0))
+    runs = [(eta0, 1), (2 * eta0, 2), (4 * eta0, 4), (2 * eta0, 1)]
+    keys = jax.random.split(k3, 3)
+    by_batch = {
+        1: sgd_ensembles([eta0, 2 * eta0], sigma2, 1, s["n"], scaling_steps, keys[0]),
+        2: sgd_ensembles([2 * eta0], sigma2, 2, s["n"], scaling_steps, keys[1]),
+        4: sgd_ensembles([4 * eta0], sigma2, 4, s["n"], scaling_steps, keys[2]),
+    }
+    scaling, scaling_samples = [], []
+    for eta, batch in runs:
+        column = {1: [eta0, 2 * eta0], 2: [2 * eta0], 4: [4 * eta0]}[batch].index(eta)
+        x = by_batch[batch][column, :, 0]
+        T = eta * sigma2 / (2 * batch)
+        scaling.append(
+            {
+                "lr": eta,
+                "batch_size": batch,
+                "lr_over_batch": eta / batch,
+                "sigma2": sigma2,
+                **compare(x, T),
+            }
+        )
+        scaling_samples.append(x)
+
+    data = {
+        "landscape": "double well U = (x0^2 - 1)^2 (+ x1^2/2 in 2-D), uniform start",
+        "bins": {"edges_x0": EDGES, "edges_x1": EDGES_Y},
+        "langevin_1d": one_d,
+        "langevin_2d_marginal_x0": two_d,
+        "langevin_2d_joint": joint,
+        "linear_scaling": scaling,
+    }
+    _plot(data, one, two, scaling_samples, config)
+    save_json(data, config, "langevin_equilibrium")
+    return data
+
+
+def _joint_boltzmann(temperature: float):
+    """Boltzmann probability of each 2-D bin (x₀ bins × x₁ bins); separable in x₀ and x₁."""
+    px = bin_probabilities(temperature)[:-1]
+    from scipy.stats import norm
+
+    py = np.diff(norm.cdf(EDGES_Y, scale=np.sqrt(temperature)))
+    return np.outer(px, py)
+
+
+def _joint_comparison(samples: np.ndarray, temperature: float) -> dict:
+    p = _joint_boltzmann(temperature)
+    counts = np.histogram2d(samples[:, 0], samples[:, 1], bins=[EDGES, EDGES_Y])[0]
+    n = samples.shape[0]
+    p_all = np.r_[p.ravel(), 1.0 - p.sum()]
+    p_hat = np.r_[counts.ravel(), n - counts.sum()] / n
+    return {
+        "temperature": temperature,
+        "n": n,
+        "tv": total_variation(p_hat, p_all),
+        "noise_floor": noise_floor(p_all, n),
+    }
+
+
+def _hist_line(ax, samples, color, label, lw=1.6, ls="-"):
+    density = np.histogram(samples, bins=EDGES, density=False)[0] / (samples.size * np.diff(EDGES))
+    ax.stairs(density, EDGES, color=color, lw=lw, ls=ls, label=label)
+
+
+def _plot(data, one, two, scaling_samples, config) -> None:
+    fig, axes = plt.subplots(2, 2, figsize=(14, 10.5))
+    (ax1, ax2), (ax3, ax4) = axes
+    xs = np.linspace(EDGES[0], EDGES[-1], 400)
+
+    for ax, ens, rows, title in (
+        (ax1, one, data["langevin_1d"], "(a) 1-D double well: histogram of x"),
+        (ax2, two, data["langevin_2d_marginal_x0"], "(b) 2-D double well: marginal of x₀"),
+    ):
+        for i, row in enumerate(rows):
+            T = row["temperature"]
+            c = COLORS_T[T]
+            _hist_line(
+                ax,
+                ens[i, :, 0],
+                c,
+                f"T = {T:g}: TV = {row['tv']:.4f} (noise floor {row['noise_floor']:.4f})",
+            )
+            ax.plot(
+                xs,
+                boltzmann_density(xs, T),
+                "--",
+                color="black",
+                lw=1.1,
+                label=r"Boltzmann $e^{-U/T}/Z$" if i == 0 else None,
+            )
+        ax.set_xlabel("x₀")
+        ax.set_ylabel("probability density")
+        ax.set_title(title + f" (N = {rows[0]['n']:,}, η = {rows[0]['lr']:g})")
+        ax.set_xlim(EDGES[0], EDGES[-1])
+        ax.set_ylim(0, 1.3 * ax.get_ylim()[1])  # room for the legend above the peaks
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8.5, loc="upper center")
+
+    # (c) 2-D density with Boltzmann contours.
+    joint = data["langevin_2d_joint"]
+    T = joint["temperature"]
+    ens = two[TEMPERATURES.index(T)]
+    counts = np.histogram2d(ens[:, 0], ens[:, 1], bins=[EDGES, EDGES_Y])[0]
+    dens = counts / (ens.shape[0] * np.outer(np.diff(EDGES), np.diff(EDGES_Y)))
+    mesh = ax3.pcolormesh(EDGES, EDGES_Y, dens.T, cmap="Blues", shading="flat")
+    fig.colorbar(mesh, ax=ax3, label="simulated density p̂(x₀, x₁)")
+    gx, gy = np.meshgrid(xs, np.linspace(EDGES_Y[0], EDGES_Y[-1], 300))
+    boltz = boltzmann_density(gx, T) * np.exp(-0.5 * gy**2 / T) / np.sqrt(2 * np.pi * T)
+    levels = np.array([0.05, 0.2, 0.4, 0.6, 0.8]) * boltz.max()
+    cs = ax3.contour(gx, gy, boltz, levels=levels, colors="black", linewidths=1.0)
+    ax3.clabel(cs, fmt="%.2f", fontsize=7)
+    ax3.plot([], [], color="black", lw=1.0, label="Boltzmann density contours")
+    ax3.plot(
+        *zip(*[m.x for m in double_well(2).minima], strict=True),
+        "*",
+        color="gold",
+        mec="black",
+        ms=13,
+        ls="none",
+        label="minima",
+    )
+    ax3.set_xlabel("x₀")
+    ax3.set_ylabel("x₁")
+    ax3.set_title(
+        f"(c) 2-D density at T = {T:g}: TV = {joint['tv']:.4f}\n"
+        f"(noise floor {joint['noise_floor']:.4f}, {len(EDGES) - 1}×{len(EDGES_Y) - 1} bins)"
+    )
+    ax3.legend(fontsize=8.5, loc="upper right")
+
+    # (d) Linear scaling rule.
+    styles = ["-", "--", ":", "-"]
+    colors = ["tab:blue", "tab:orange", "tab:purple", "tab:red"]
+    for row, x, st, c in zip(data["linear_scaling"], scaling_samples, styles, colors, strict=True):
+        _hist_line(
+            ax4,
+            x,
+            c,
+            f"η = {row['lr']:g}, B = {row['batch_size']} (η/B = "
+            f"{row['lr_over_batch']:g}, T = {row['temperature']:g}): TV = {row['tv']:.4f}",
+            lw=2.0 if st != "-" else 1.6,
+            ls=st,
+        )
+    for T, lab in (
+        (
+            data["linear_scaling"][0]["temperature"],
+            r"Boltzmann $e^{-U/T}/Z$, $T = \eta\sigma^2/(2B)$",
+        ),
+        (data["linear_scaling"][-1]["temperature"], None),
+    ):
+        ax4.plot(xs, boltzmann_density(xs, T), color="black", lw=1.0, alpha=0.8, label=lab)
+    ax4.set_xlabel("x₀")
+    ax4.set_ylabel("probability density")
+    sigma2 = data["linear_scaling"][0]["sigma2"]
+    ax4.set_title(f"(d) SGD, gradient noise σ²/B (σ² = {sigma2:g}): equal η/B, equal density")
+    ax4.set_xlim(EDGES[0], EDGES[-1])
+    ax4.set_ylim(0, 1.3 * ax4.get_ylim()[1])
+    ax4.grid(alpha=0.3)
+    ax4.legend(fontsize=8, loc="upper center")
+
+    fig.suptitle("SGD is overdamped Langevin dynamics: ensembles sample exp(−U/T)/Z", fontsize=14)
+    fig.tight_layout()
+    save_figure(fig, config, "langevin_equilibrium")
