@@ -525,7 +525,7 @@ def run(config: Config) -> dict:
             "optimizer units: η = lr, β = momentum; physical units at unit mass: dt = √η, "
             "γ = (1 − β)/√η; v = (θ_k − θ_{k−1})/dt = −√η·m_k"
         ),
-        "phase": _subsample(phase, 4),
+        "phase": _subsample(phase, 8),
         "rates": rates,
         "stability": stability,
     }

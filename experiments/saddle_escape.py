@@ -15,7 +15,9 @@ the largest eigenvalue of A (`_damping_theory.growing_mode`). So
         \frac{\log(R/|a + sZ|)}{\log \mu_+}\right\rfloor + 1\right]
 
 with a = ε, s² = 2ηT/((1+ηλ)² − 1) for Langevin/SGD at temperature T (Gaussian gradient
-noise of variance σ² is the same at T = ησ²/2), and a, s from the 2×2 matrix for heavy ball.
+noise of variance σ² is the same at T = ησ²/2: the noisy curve against ε uses it, and one
+point against T checks it on the thermal curve), and a, s from the 2×2 matrix for heavy
+ball.
 
 On the monkey saddle U = x³ − 3xy² = r³cos 3φ gradient flow keeps r³ sin 3φ fixed, so from
 (0, ε) the time to radius r is (1/3ε)∫_{ε/r}^1 du/√(1−u⁶) ≈ 1.21/(3ε): polynomial, not
@@ -54,17 +56,15 @@ SETTINGS = {
     "saddle": {
         "landscape": ls.saddle,
         "eps": np.logspace(-7, -1, 7),
-        "noisy_eps_temperature": 1e-8,  # T of the noisy-SGD curve against ε
         "temperatures": np.logspace(-10, -2, 5),
-        "gaussian_temperature": 1e-6,  # T of the Gaussian-gradient-noise check
+        "noisy_temperature": 1e-8,  # T = ησ²/2 of SGD with Gaussian gradient noise
         "steps": {"sgd": 200, "momentum": 100, "adam": 100},  # budgets: all particles escape
     },
     "monkey_saddle": {
         "landscape": ls.monkey_saddle,
         "eps": np.geomspace(0.02, 0.5, 6),
-        "noisy_eps_temperature": 1e-3,
         "temperatures": np.logspace(-4.5, -1.5, 4),
-        "gaussian_temperature": 1e-3,
+        "noisy_temperature": 10**-3.5,
         "steps": {"sgd": 1200, "momentum": 400, "adam": 150},
     },
 }
@@ -176,7 +176,7 @@ def run_landscape(name: str, config: Config) -> dict:
     eps = s["eps"][::2] if config.quick else s["eps"]
     temps = s["temperatures"][::2] if config.quick else s["temperatures"]
     steps = s["steps"]
-    keys = jax.random.split(jax.random.key(config.seed), 5)
+    keys = jax.random.split(jax.random.key(config.seed), 4)
     n_eps = len(eps)
 
     # 1.-3. Noise alone (start at the saddle): SGD, heavy ball and Adam against T, each run
@@ -194,19 +194,18 @@ def run_landscape(name: str, config: Config) -> dict:
         out[f"{opt_name}_vs_eps"] = [_stats(first[0, j : j + 1]) for j in range(n_eps)]
         out[f"{opt_name.replace('gd', 'sgd')}_vs_T"] = [_stats(f[n_eps:]) for f in first[1:]]
 
-    # 4. SGD at one temperature T_A against ε: n particles per ε.
-    t_a = s["noisy_eps_temperature"]
-    first = _escape(itg.sgd(LR, temperature=t_a), U, _points(eps, n), steps["sgd"], keys[3])
+    # 4. SGD with Gaussian gradient noise of variance σ² = 2T_A/η (temperature T_A = ησ²/2):
+    # n particles per ε and n at the saddle (the check against the thermal SGD above).
+    t_a = s["noisy_temperature"]
+    noise = ls.gaussian(2 * t_a / LR)
+    x0 = jnp.concatenate([_points(eps, n), jnp.zeros((n, 2))])
+    first = _escape(itg.sgd(LR), U, x0, steps["sgd"], keys[3], noise=noise).reshape(n_eps + 1, n)
     out["sgd_vs_eps"] = {
         "temperature": t_a,
-        "stats": [_stats(f) for f in first.reshape(n_eps, n)],
+        "variance": 2 * t_a / LR,
+        "stats": [_stats(f) for f in first[:n_eps]],
     }
-
-    # 5. SGD with Gaussian gradient noise σ² at the matched temperature T = ησ²/2.
-    t_g = s["gaussian_temperature"]
-    noise = ls.gaussian(2 * t_g / LR)
-    first = _escape(itg.sgd(LR), U, jnp.zeros((n, 2)), steps["sgd"], keys[4], noise=noise)
-    out["sgd_gaussian_noise"] = {"temperature": t_g, "variance": 2 * t_g / LR, **_stats(first)}
+    out["sgd_gaussian_noise"] = {"temperature": t_a, "variance": 2 * t_a / LR, **_stats(first[-1])}
     out["theory"] = _theory(name, eps, temps, t_a)
     return out
 
@@ -296,7 +295,8 @@ def _plot(results: dict, config: Config) -> None:
             eps,
             r["sgd_vs_eps"]["stats"],
             "sgd",
-            f"SGD at T = {t_a:g} (mean ± s.d., {r['n_particles']} particles)",
+            f"SGD, Gaussian gradient noise σ² = {r['sgd_vs_eps']['variance']:.3g} "
+            f"(T = ησ²/2 = {t_a:.2g}; mean ± s.d., {r['n_particles']} particles)",
         )
         if name == "saddle":
             ax.plot(
@@ -330,6 +330,11 @@ def _plot(results: dict, config: Config) -> None:
                 label="theory SGD: E⌊log(R/|ε + sZ|)/log(1+ηλ)⌋ + 1",
             )
             ax.set_yscale("linear")
+            ax.set_ylim(
+                0,
+                1.6
+                * max(st["mean"] + st["sd"] for st in r["sgd_vs_eps"]["stats"] + r["gd_vs_eps"]),
+            )
         else:
             ax.plot(
                 fine,
@@ -348,6 +353,7 @@ def _plot(results: dict, config: Config) -> None:
                 label=f"R → ∞: {MONKEY_INTEGRAL:.3f}/(3εη) ∝ 1/ε",
             )
             ax.set_yscale("log")
+            ax.set_ylim(0.3, None)
         ax.plot(
             fine,
             (RADIUS - fine) / ADAM_LR,
@@ -383,7 +389,7 @@ def _plot(results: dict, config: Config) -> None:
             mfc="gold",
             capsize=3,
             zorder=5,
-            label=f"SGD, Gaussian gradient noise σ² = {g['variance']:g} (T = ησ²/2)",
+            label=f"SGD, Gaussian gradient noise σ² = {g['variance']:.3g} (T = ησ²/2)",
         )
         fine_t = np.geomspace(temps[0], temps[-1], 40)
         if name == "saddle":
@@ -404,6 +410,7 @@ def _plot(results: dict, config: Config) -> None:
                 label="theory heavy ball: same, growing mode of the 2×2 map",
             )
             ax.set_yscale("linear")
+            ax.set_ylim(0, 1.45 * max(st["mean"] + st["sd"] for st in r["sgd_vs_T"]))
         else:
             mean = _series(r["sgd_vs_T"])
             pref = float(np.exp(np.mean(np.log(mean) + np.log(temps) / 3)))

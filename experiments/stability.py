@@ -94,6 +94,21 @@ def linear_loss(eta_lam: float, beta: float, steps: int, theta0: float = 1.0) ->
     return out
 
 
+def _finite_prefix(values) -> np.ndarray:
+    """`values` up to (not including) its first non-finite entry."""
+    values = np.asarray(values, float)
+    bad = np.flatnonzero(~np.isfinite(values))
+    return values[: bad[0]] if bad.size else values
+
+
+def _thin(values, every: int = 5) -> np.ndarray:
+    """Every `every`-th entry along the last axis, always keeping the last one."""
+    values = np.asarray(values)
+    n = values.shape[-1]
+    index = np.unique(np.r_[np.arange(0, n, every), n - 1]) if n else np.arange(0)
+    return values[..., index]
+
+
 def _cut(traj_steps, loss, diverged_step):
     """The records strictly before the divergence step (the whole curve if it never diverged)."""
     steps, loss = np.asarray(traj_steps), np.asarray(loss, float)
@@ -112,7 +127,7 @@ def _sweep(members: list[tuple[str, float, float]]):
 
 def quadratic_runs(config: Config) -> dict:
     """GD and heavy ball on ½λθ² at η = f·threshold, the panels' f and a fine scan, one sweep."""
-    steps = 300 if config.quick else 600
+    steps = 600
     scan = np.linspace(1.01, 1.6, 12 if config.quick else 40)
     methods = (("gd", 0.0), ("heavy_ball", BETA))
     members = [
@@ -237,7 +252,7 @@ def _loss_panel(
         k, loss = _cut(run["steps"], run["loss"][i], d)
         label = f"η = {f:g}·η_c" + (f", diverged at {d}" if d >= 0 else "")
         ax.semilogy(k, loss, color=color, lw=1.5, label=label)
-        if d >= 0:
+        if 0 <= d <= run["steps"][-1]:
             _mark_divergence(ax, k, loss, color)
         th_loss = np.asarray(run[theory_key][i], float)
         th_k = (
@@ -363,6 +378,19 @@ def run(config: Config) -> dict:
         r["final_sharpness_over_2_by_lr"] = [
             float(s[-1] * lr / 2) for s, lr in zip(r["sharpness"], r["lrs"], strict=True)
         ]
+    for runs, key in ((quad, "theory_loss"), (rosen, "linear_theory_loss")):
+        for name in ("gd", "heavy_ball"):  # JSON has no inf: keep each curve's finite start
+            runs[name][key] = [_finite_prefix(c) for c in runs[name][key]]
+    # Keep the JSON small: every 5th record of the curves (the figure used all of them).
+    for runs in (quad, rosen):
+        for name in ("gd", "heavy_ball"):
+            r = runs[name]
+            for key in ("steps", "loss", "sharpness"):
+                if key in r:
+                    r[key] = _thin(r[key])
+            for key in ("theory_loss", "linear_theory_loss"):
+                if key in r:
+                    r[key] = [_thin(c) for c in r[key]]
     data = {"quadratic": quad, "rosenbrock": rosen}
     save_json(data, config, "stability")
     return data
