@@ -223,6 +223,11 @@ def _plot_phase(data: dict, config: Config) -> None:
 # ---------------------------------------------------------------------------- rates against β
 
 
+def _measured(ax, x, y, color, label):
+    """Measured points: open circles."""
+    ax.plot(x, y, "o", color=color, mfc="none", ms=6, label=label)
+
+
 def rate_sweep(config: Config) -> dict:
     """Measured contraction per step against β, on λ and on diag(μ, L), with the theory.
 
@@ -294,15 +299,7 @@ def _plot_rates(data: dict, config: Config) -> None:
             lw=1.5,
             label=f"{label}: ρ(A) theory",
         )
-        ax.plot(
-            betas,
-            data[key]["measured"],
-            "o",
-            color=COLORS[name],
-            mfc="none",
-            ms=6,
-            label=f"{label}: measured",
-        )
+        _measured(ax, betas, data[key]["measured"], COLORS[name], f"{label}: measured")
     beta_c = th.critical_beta(lr * LAM)
     ax.axvline(beta_c, color="gray", ls=":", lw=1.2)
     ax.plot(
@@ -338,15 +335,7 @@ def _plot_rates(data: dict, config: Config) -> None:
         label="worst eigenvalue max(ρ_μ, ρ_L)",
     )
     d = data["two_heavy_ball_polyak_lr"]
-    ax.plot(
-        betas,
-        d["measured"],
-        "o",
-        color=COLORS["momentum"],
-        mfc="none",
-        ms=6,
-        label="heavy ball: measured",
-    )
+    _measured(ax, betas, d["measured"], COLORS["momentum"], "heavy ball: measured")
     ax.plot(
         polyak["momentum"],
         polyak["rate"],
@@ -376,15 +365,7 @@ def _plot_rates(data: dict, config: Config) -> None:
             th.spectral_radius(lr * MU, fine, nesterov), th.spectral_radius(lr * L, fine, nesterov)
         )
         ax.plot(fine, worst, color=COLORS[name], lw=1.5, label=f"{label}: max over (μ, L) of ρ(A)")
-        ax.plot(
-            betas,
-            data[key]["measured"],
-            "o",
-            color=COLORS[name],
-            mfc="none",
-            ms=6,
-            label=f"{label}: measured",
-        )
+        _measured(ax, betas, data[key]["measured"], COLORS[name], f"{label}: measured")
         best = int(np.argmin(worst))
         ax.plot(
             fine[best],

@@ -105,6 +105,12 @@ def momentum_mode(lr: float, beta: float, eps: float, temperature: float = 0.0) 
     return th.growing_mode(a, np.array([eps, 0.0]), sigma * np.array([-lr, 1.0]))
 
 
+def momentum_steps(eps: float) -> float:
+    """log(R/a)/log μ₊: heavy ball's deterministic escape from (0, ε) on x² − y²."""
+    mode = momentum_mode(LR, BETA, eps)
+    return math.log(RADIUS / mode["amplitude"]) / math.log(mode["growth"])
+
+
 def gd_steps_saddle(lr: float, eps):
     """t = log(R/ε)/log(1 + ηλ), the continuous form of the GD count on x² − y²."""
     return np.log(RADIUS / np.asarray(eps)) / math.log(1 + lr * LAM)
@@ -183,16 +189,16 @@ def run_landscape(name: str, config: Config) -> dict:
     # carrying one deterministic particle per ε too (its T = 0 row: GD, heavy ball, Adam).
     x0 = jnp.concatenate([_points(eps, 1), jnp.zeros((n, 2))])
     sweep = [0.0, *map(float, temps)]
-    runs = {
-        "gd": itg.sgd(LR, temperature=sweep),
-        "momentum": itg.momentum(LR, BETA, temperature=sweep),
-        "adam": itg.adam(ADAM_LR, temperature=sweep),
-    }
+    runs = (  # (name at T = 0, name at T > 0, integrator)
+        ("gd", "sgd", itg.sgd(LR, temperature=sweep)),
+        ("momentum", "momentum", itg.momentum(LR, BETA, temperature=sweep)),
+        ("adam", "adam", itg.adam(ADAM_LR, temperature=sweep)),
+    )
     out = {"eps": eps, "temperatures": temps, "n_particles": n, "steps": steps}
-    for i, (opt_name, opt) in enumerate(runs.items()):
-        first = _escape(opt, U, x0, steps[opt_name.replace("gd", "sgd")], keys[i])
-        out[f"{opt_name}_vs_eps"] = [_stats(first[0, j : j + 1]) for j in range(n_eps)]
-        out[f"{opt_name.replace('gd', 'sgd')}_vs_T"] = [_stats(f[n_eps:]) for f in first[1:]]
+    for i, (cold, hot, opt) in enumerate(runs):
+        first = _escape(opt, U, x0, steps[hot], keys[i])
+        out[f"{cold}_vs_eps"] = [_stats(first[0, j : j + 1]) for j in range(n_eps)]
+        out[f"{hot}_vs_T"] = [_stats(f[n_eps:]) for f in first[1:]]
 
     # 4. SGD with Gaussian gradient noise of variance σ² = 2T_A/η (temperature T_A = ησ²/2):
     # n particles per ε and n at the saddle (the check against the thermal SGD above).
@@ -216,11 +222,7 @@ def _theory(name: str, eps, temps, t_a: float) -> dict:
         gd = gd_steps_saddle(LR, eps)
         sgd_eps = [_linear(sgd_mode(LR, e, t_a)) for e in eps]
         sgd_t = [_linear(sgd_mode(LR, 0.0, t)) for t in temps]
-        mom_eps = [
-            math.log(RADIUS / momentum_mode(LR, BETA, e)["amplitude"])
-            / math.log(momentum_mode(LR, BETA, e)["growth"])
-            for e in eps
-        ]
+        mom_eps = [momentum_steps(e) for e in eps]
         mom_t = [_linear(momentum_mode(LR, BETA, 0.0, t)) for t in temps]
         return {
             "gd_vs_eps": gd,
@@ -307,11 +309,7 @@ def _plot(results: dict, config: Config) -> None:
                 lw=1.2,
                 label=f"theory GD: log(R/ε)/log(1+ηλ), λ = {LAM:g}",
             )
-            mom = [
-                math.log(RADIUS / momentum_mode(LR, BETA, e)["amplitude"])
-                / math.log(th_["momentum_growth"])
-                for e in fine
-            ]
+            mom = [momentum_steps(e) for e in fine]
             ax.plot(
                 fine,
                 mom,
