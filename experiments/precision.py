@@ -36,6 +36,7 @@ import numpy as np
 
 import integrators as itg
 from experiments._common import Config, save_figure, save_json
+from integrators.training import init_params
 from landscape.data import digits
 from landscape.mixed_precision import cast_floating, mixed_precision
 from landscape.mlp import ACTIVATIONS, MLP, cross_entropy, mlp
@@ -122,32 +123,29 @@ def _underflow(low, ref):
 
 
 def _metrics(model: MLP, batch, dtype: str) -> dict:
-    """Per-epoch observables on a fixed batch, evaluated at the run's own parameters."""
-    weights = lambda g: [layer["w"] for layer in g]  # noqa: E731
+    """Per-epoch observables on a fixed batch, evaluated at the run's own parameters.
 
-    def act_underflow(p, scale):
+    One function (one float32 reference pass) returns every number, to keep the compiled
+    scan small: `precision[k]` with k = 0..L−1 the activation-gradient underflow at S = 1,
+    L..2L−1 at S = 2¹⁰, 2L..3L−1 the prediction from float32, then the weight-gradient
+    underflow (L) and relative gradient error (one per leaf).
+    """
+
+    def stats(p):
         ref = activation_gradients(model, p, batch, "float32")
-        return _underflow(activation_gradients(model, p, batch, dtype, scale), ref)
-
-    def grad_stats(p):
-        ref = jax.grad(model.loss_fn)(p, batch)
-        low = jax.grad(_loss(model, dtype, 1.0))(p, batch)
+        plain = _underflow(activation_gradients(model, p, batch, dtype, 1.0), ref)
+        scaled = _underflow(activation_gradients(model, p, batch, dtype, SCALE), ref)
+        predicted = jnp.stack([jnp.mean((jnp.abs(d) < F16_ZERO) & (d != 0)) for d in ref])
+        g_ref = jax.grad(model.loss_fn)(p, batch)
+        g_low = jax.grad(_loss(model, dtype, 1.0))(p, batch)
+        w_under = _underflow([la["w"] for la in g_low], [la["w"] for la in g_ref])
         err = [
             jnp.linalg.norm(a - b) / jnp.linalg.norm(b)
-            for a, b in zip(jax.tree.leaves(low), jax.tree.leaves(ref), strict=True)
+            for a, b in zip(jax.tree.leaves(g_low), jax.tree.leaves(g_ref), strict=True)
         ]
-        return jnp.concatenate([_underflow(weights(low), weights(ref)), jnp.stack(err)])
+        return jnp.concatenate([plain, scaled, predicted, w_under, jnp.stack(err)])
 
-    def predicted(p):
-        ref = activation_gradients(model, p, batch, "float32")
-        return jnp.stack([jnp.mean((jnp.abs(d) < F16_ZERO) & (d != 0)) for d in ref])
-
-    return {
-        "act_underflow": lambda p: act_underflow(p, 1.0),
-        "act_underflow_scaled": lambda p: act_underflow(p, SCALE),
-        "act_underflow_predicted": predicted,
-        "grad_stats": grad_stats,
-    }
+    return {"precision": stats}
 
 
 def settings(config: Config) -> dict:
@@ -162,6 +160,7 @@ def run(config: Config) -> dict:
     model = mlp((64, 50, 10), activation="sigmoid")
     batch = jax.tree.map(jnp.asarray, {"x": data.x_train[:100], "y": data.y_train[:100]})
     key = jax.random.key(config.seed)
+    params0 = init_params(model, jax.random.fold_in(key, 1), s["seeds"])  # same start for all
     runs = {}
     for name in DTYPES:
         runs[name] = itg.train(
@@ -172,31 +171,35 @@ def run(config: Config) -> dict:
             batch_size=100,
             seeds=s["seeds"],
             key=key,
+            params=params0,
+            params_per_seed=True,
             metrics=_metrics(model, batch, name),
         )
     final16 = jax.tree.map(lambda a: a[0], runs["float16"].final_params)
-    sweep = _scale_sweep(model, final16, batch)
-    hist = {
-        "float32": [np.asarray(d) for d in activation_gradients(model, final16, batch, "float32")],
-    }
+    ref = jax.jit(lambda p: activation_gradients(model, p, batch, "float32"))(final16)
+    ref = [np.asarray(d) for d in ref]
+    sweep = _scale_sweep(model, final16, batch, ref)
+    hist = {"float32": ref}
     summary = {}
     n_layers = len(model.sizes) - 1
     for name, res in runs.items():
-        obs = {k: np.asarray(v) for k, v in res.observed.items()}
-        gs = obs["grad_stats"]
+        st = np.asarray(res.observed["precision"])  # (seeds, epochs + 1, 5L + leaves)
+        L = n_layers
+        plain, scaled, pred = st[..., :L], st[..., L : 2 * L], st[..., 2 * L : 3 * L]
         summary[name] = {
             "final_test_accuracy_mean": float(np.asarray(res.test_accuracy)[:, -1].mean()),
             "final_train_loss_mean": float(np.asarray(res.train_loss)[:, -1].mean()),
-            "act_underflow_final": obs["act_underflow"][:, -1].mean(axis=0),
-            "act_underflow_scaled_final": obs["act_underflow_scaled"][:, -1].mean(axis=0),
-            "weight_grad_underflow_final": gs[:, -1, :n_layers].mean(axis=0),
-            "grad_relative_error_final": gs[:, -1, n_layers:].mean(axis=0),
+            "act_underflow_final": plain[:, -1].mean(axis=0),
+            "act_underflow_scaled_final": scaled[:, -1].mean(axis=0),
+            "act_underflow_predicted_final": pred[:, -1].mean(axis=0),
+            "weight_grad_underflow_final": st[:, -1, 3 * L : 4 * L].mean(axis=0),
+            "grad_relative_error_final": st[:, -1, 4 * L :].mean(axis=0),
             "per_epoch": {
                 "train_loss": np.asarray(res.train_loss).mean(axis=0),
                 "test_accuracy": np.asarray(res.test_accuracy).mean(axis=0),
-                "act_underflow": obs["act_underflow"].mean(axis=0),
-                "act_underflow_scaled": obs["act_underflow_scaled"].mean(axis=0),
-                "act_underflow_predicted": obs["act_underflow_predicted"].mean(axis=0),
+                "act_underflow": plain.mean(axis=0),
+                "act_underflow_scaled": scaled.mean(axis=0),
+                "act_underflow_predicted": pred.mean(axis=0),
             },
         }
     _plot(runs, summary, hist, sweep, s, config)
@@ -219,19 +222,24 @@ def run(config: Config) -> dict:
     return out
 
 
-def _scale_sweep(model, params, batch) -> dict:
-    """At fixed parameters: float16 activation-gradient underflow and overflow against S."""
-    ref = [np.asarray(d) for d in activation_gradients(model, params, batch, "float32")]
+def _scale_sweep(model, params, batch, ref) -> dict:
+    """At fixed parameters: float16 activation-gradient underflow and overflow against S.
+
+    `ref` holds the float32 activation gradients at `params`.
+    """
     rows = {"scale": SCALES, "underflow": [], "nonfinite": [], "predicted": []}
+    sweep = jax.jit(  # every S in one compiled call: the scale is a traced argument
+        jax.vmap(lambda S: activation_gradients(model, params, batch, "float16", S))
+    )
+    lows = [np.asarray(d) for d in sweep(jnp.asarray(SCALES, jnp.float32))]
     # forward-pass floor: softmax outputs that float16 already rounds to 0 (p < 2⁻²⁵) or to 1
     # (1 − p < 2⁻¹²) give a logit gradient p − onehot(y) of exactly 0 whatever S is
-    p = np.asarray(jax.nn.softmax(model.apply(params, batch["x"]).astype(jnp.float32)))
+    p = np.asarray(jax.jit(lambda q: jax.nn.softmax(model.apply(q, batch["x"])))(params))
     onehot = np.eye(p.shape[1], dtype=bool)[np.asarray(batch["y"])]
     floor = np.where(onehot, 1 - p < 2.0**-12, p < F16_ZERO)
     rows["softmax_floor"] = float(np.mean(floor))
-    for scale in SCALES:
-        low = activation_gradients(model, params, batch, "float16", float(scale))
-        low = [np.asarray(d) for d in low]
+    for j, scale in enumerate(SCALES):
+        low = [d[j] for d in lows]
         rows["underflow"].append(
             [float(np.mean((a == 0) & (b != 0))) for a, b in zip(low, ref, strict=True)]
         )

@@ -151,7 +151,14 @@ def _metrics(model, train, test) -> dict:
 def init_params(model, key: PRNGKey, seeds: int, dtype=jnp.float32) -> PyTree:
     """`seeds` independent initialisations `model.init(key_i, dtype)` stacked on a leading axis."""
     seeds = check_int("seeds", seeds)
-    return jax.vmap(lambda k: model.init(k, dtype))(jax.random.split(key, seeds))
+    init = _cached(  # one jitted program per (model, seeds, dtype): far fewer compilations
+        ("init", model, seeds, jnp.dtype(dtype).name),
+        lambda: jax.jit(
+            lambda k: jax.vmap(lambda ki: model.init(ki, dtype))(jax.random.split(k, seeds))
+        ),
+        keep=(model,),
+    )
+    return init(key)
 
 
 def train(

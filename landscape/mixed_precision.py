@@ -37,37 +37,38 @@ from landscape._validate import check_positive
 PyTree = Any
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
-def _cast_unscale(x: jax.Array, dtype, scale: float) -> jax.Array:
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _cast_unscale(x: jax.Array, dtype, scale: jax.Array) -> jax.Array:
     """Forward: x cast to `dtype`. Backward: the cotangent cast back to x's dtype, divided by S."""
     return x.astype(dtype)
 
 
 def _cast_unscale_fwd(x, dtype, scale):
-    return x.astype(dtype), jnp.zeros((), x.dtype)
+    return x.astype(dtype), (jnp.zeros((), x.dtype), scale)
 
 
-def _cast_unscale_bwd(dtype, scale, like, ct):
-    return (ct.astype(like.dtype) / jnp.asarray(scale, like.dtype),)
+def _cast_unscale_bwd(dtype, res, ct):
+    like, scale = res
+    return ct.astype(like.dtype) / scale.astype(like.dtype), jnp.zeros_like(scale)
 
 
 _cast_unscale.defvjp(_cast_unscale_fwd, _cast_unscale_bwd)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
-def _scale_cotangent(y: jax.Array, scale: float) -> jax.Array:
+@jax.custom_vjp
+def _scale_cotangent(y: jax.Array, scale: jax.Array) -> jax.Array:
     """Forward: identity. Backward: the incoming cotangent times S (in y's dtype)."""
     return y
 
 
 def _scale_cotangent_fwd(y, scale):
-    return y, None
+    return y, scale
 
 
-def _scale_cotangent_bwd(scale, _, ct):
-    # multiply in float32 so that S = 2¹⁶ (not representable in float16) is usable; the
-    # product is rounded to the low precision once, as a scaled loss would be
-    return ((ct.astype(jnp.float32) * scale).astype(ct.dtype),)
+def _scale_cotangent_bwd(scale, ct):
+    # multiply in float32, round the product to the low precision once (as a scaled loss
+    # would be): S·ct above 65504 overflows to inf in float16
+    return (ct.astype(jnp.float32) * scale).astype(ct.dtype), jnp.zeros_like(scale)
 
 
 _scale_cotangent.defvjp(_scale_cotangent_fwd, _scale_cotangent_bwd)
@@ -94,8 +95,11 @@ def mixed_precision(
       loss_fn: `(params, batch) -> scalar`.
       compute_dtype: the dtype of the forward and backward pass (jnp.float16, jnp.bfloat16,
         or jnp.float32 for a reference run).
-      loss_scale: S > 0; the backward pass carries S·∇L, divided by S after the cast back
-        to the parameters' dtype (powers of two, 2¹⁰–2¹⁶, are exact).
+      loss_scale: S > 0 (a float, or a traced scalar: one compilation serves every S); the
+        backward pass carries S·∇L, divided by S after the cast back
+        to the parameters' dtype. Powers of two are exact; in float16 the loss's own scaled
+        cotangent S must stay below 65504, so S <= 2¹⁵ for a scalar loss (a per-sample loss
+        averaged outside, as in `from_loss`, carries S/B).
 
     Returns:
       `loss(params, batch)`: the unscaled loss L̃ in the parameters' dtype, whose gradient is
@@ -103,10 +107,10 @@ def mixed_precision(
     """
     check_positive("loss_scale", loss_scale)
     compute_dtype = jnp.dtype(compute_dtype)
-    scale = float(loss_scale)
 
     def loss(params, batch):
         out_dtype = jnp.result_type(*jax.tree.leaves(params))
+        scale = jnp.asarray(loss_scale, jnp.float32)
         low = jax.tree.map(lambda p: _cast_unscale(p, compute_dtype, scale), params)
         value = loss_fn(low, cast_floating(batch, compute_dtype))
         return _scale_cotangent(value, scale).astype(out_dtype)
