@@ -50,7 +50,7 @@ MARKERS = {4: "o", 8: "s", 16: "^"}
 def settings(config: Config) -> dict:
     if config.quick:
         return {"n_train": 500, "batch_sizes": (4, 8), "epochs": 4, "seeds": 2, "pre": 300}
-    return {"n_train": 2000, "batch_sizes": (4, 8, 16), "epochs": 20, "seeds": 4, "pre": 1500}
+    return {"n_train": 2000, "batch_sizes": (4, 8, 16), "epochs": 20, "seeds": 4, "pre": 3000}
 
 
 def _minimum(model, data, key, steps):
@@ -208,6 +208,10 @@ def _plot(rows, fit, u_star, s, config):
     ax_loss.legend(fontsize=8)
 
     ax_sharp.set_xscale("log")
+    for ax in (ax_loss, ax_sharp):  # one labelled tick per ratio
+        ax.set_xticks(list(RATIOS), [f"1/{1 / r:.0f}" for r in RATIOS])
+        ax.set_xticks([], minor=True)
+        ax.set_xlim(RATIOS[0] / 1.4, RATIOS[-1] * 1.4)
     ax_sharp.set_xlabel("η/B")
     ax_sharp.set_ylabel("λ_max(H)  (stationary)")
     ax_sharp.set_title("sharpness depends on η/B only")
