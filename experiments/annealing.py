@@ -71,7 +71,6 @@ SETTINGS = {
         "box": ((-3.0, 2.7), (-1.9, 3.5)),
     },
 }
-QUENCH_BATCH = 10_000  # positions are quenched in batches of this size (one compilation)
 
 
 def schedule(name: str, init_value: float, steps: int):
@@ -134,55 +133,55 @@ def _anneal(index, x0, key, *, init_value, lr, sigma2, name, family, steps):
     return traj.final_state.params
 
 
-@functools.partial(jax.jit, static_argnames=("name",))
-def _energy(x, *, name):
-    return jax.vmap(landscape(name).energy)(x)
-
-
 @functools.partial(jax.jit, static_argnames=("lr", "name", "steps"))
 def _quench(x, *, lr, name, steps):
     traj = itg.simulate(itg.sgd(lr=lr), landscape(name), x, steps, record_every=steps)
-    return traj.final_state.params, traj.diverged_step
+    return traj.final_state.params, traj.diverged_step, traj.loss[:, 0]
+
+
+def quench(name: str, x, batch: int = 10_000) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient descent from each position x (n, 2): (ends at the global minimum, U(x)).
+
+    Positions go through in batches of `batch` (padded), so calls share one compilation.
+    """
+    lr, steps, radius = SETTINGS[name]["quench"]
+    x = np.asarray(x)
+    target = np.asarray(landscape(name).global_minimum.x)
+    basin, energy = [], []
+    for start in range(0, len(x), batch):
+        part = x[start : start + batch]
+        padded = np.concatenate([part, np.repeat(part[:1], batch - len(part), 0)])
+        end, diverged, u = _quench(jnp.asarray(padded), lr=lr, name=name, steps=steps)
+        hit = np.linalg.norm(np.asarray(end) - target, axis=1) < radius
+        basin.append((hit & (np.asarray(diverged) < 0))[: len(part)])
+        energy.append(np.asarray(u, dtype=float)[: len(part)])
+    return np.concatenate(basin), np.concatenate(energy)
 
 
 def in_global_basin(name: str, x) -> np.ndarray:
     """Whether gradient descent from each position x (n, 2) ends at the global minimum."""
-    lr, steps, radius = SETTINGS[name]["quench"]
-    x = np.asarray(x)
-    target = np.asarray(landscape(name).global_minimum.x)
-    out = []
-    for start in range(0, len(x), QUENCH_BATCH):
-        batch = x[start : start + QUENCH_BATCH]
-        padded = np.concatenate([batch, np.repeat(batch[:1], QUENCH_BATCH - len(batch), 0)])
-        end, diverged = _quench(jnp.asarray(padded), lr=lr, name=name, steps=steps)
-        hit = np.linalg.norm(np.asarray(end) - target, axis=1) < radius
-        out.append((hit & (np.asarray(diverged) < 0))[: len(batch)])
-    return np.concatenate(out)
-
-
-def energies(name: str, x) -> np.ndarray:
-    """U at positions x (n, 2), in batches of `QUENCH_BATCH` (one compilation), float64."""
-    x = np.asarray(x)
-    out = []
-    for start in range(0, len(x), QUENCH_BATCH):
-        batch = x[start : start + QUENCH_BATCH]
-        padded = np.concatenate([batch, np.repeat(batch[:1], QUENCH_BATCH - len(batch), 0)])
-        out.append(np.asarray(_energy(jnp.asarray(padded), name=name), float)[: len(batch)])
-    return np.concatenate(out)
+    return quench(name, x, batch=len(x))[0]
 
 
 @functools.cache
-def _basin_grid(name: str, n: int = 200):
+def _basin_grid(name: str, n: int = 200, batch: int = 10_000):
     """U and the global-basin indicator on an n×n grid over the Boltzmann box."""
     (x0, x1), (y0, y1) = SETTINGS[name]["box"]
     X, Y = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
     pts = np.stack([X.ravel(), Y.ravel()], axis=1).astype(jnp.result_type(float))
-    return energies(name, pts), in_global_basin(name, pts)
+    basin, energy = quench(name, pts, batch)
+    return energy, basin
 
 
-def boltzmann_global_probability(name: str, temperature: float, grid: int = 200) -> float:
-    """P_T(global basin) = Σ_basin e^{−U/T} / Σ e^{−U/T} on a grid×grid grid (1 at T = 0)."""
-    energy, basin = _basin_grid(name, grid)
+def boltzmann_global_probability(
+    name: str, temperature: float, grid: int = 200, batch: int = 10_000
+) -> float:
+    """P_T(global basin) = Σ_basin e^{−U/T} / Σ e^{−U/T} on a grid×grid grid (1 at T = 0).
+
+    The grid is quenched in batches of `batch` positions (use the ensemble size, to share
+    the ensemble's compilation).
+    """
+    energy, basin = _basin_grid(name, grid, batch)
     if temperature <= 0:
         return 1.0
     w = np.exp(-(energy - energy.min()) / temperature)
@@ -227,7 +226,7 @@ def run_landscape(name: str, n: int, steps: int, key, grid: int = 200) -> tuple[
                 "p_global": p,
                 "se": float(np.sqrt(p * (1 - p) / n)),
                 "final_temperature": T_final,
-                "boltzmann_at_final_T": boltzmann_global_probability(name, T_final, grid),
+                "boltzmann_at_final_T": boltzmann_global_probability(name, T_final, grid, n),
                 # elapsed Langevin time Σ η_k: the lr schedules also slow the clock
                 "clock": float(steps * lr if family == "temperature" else table[:-1].sum()),
             }
@@ -239,7 +238,7 @@ def run_landscape(name: str, n: int, steps: int, key, grid: int = 200) -> tuple[
         "lr0": lr,
         "T0": T0,
         "sigma2": sigma2,
-        "boltzmann_at_T0": boltzmann_global_probability(name, T0, grid),
+        "boltzmann_at_T0": boltzmann_global_probability(name, T0, grid, n),
         "boltzmann_grid": grid,
         # Hajek: T_k = c/log(k + 2) converges iff c >= d*; our logarithmic schedule has
         # c = T₀·log 2, below d*, and c >= d* would start hotter still.

@@ -142,14 +142,19 @@ def double_well() -> ls.Landscape:
     return ls.double_well(dim=1, barrier=BARRIER)
 
 
-def _start(n: int) -> np.ndarray:
-    return np.full((n, 1), START, dtype=jnp.result_type(float))
+def _start(n: int, dtype=None) -> np.ndarray:
+    return np.full((n, 1), START, dtype=dtype or jnp.result_type(float))
 
 
-def overdamped_times(temperature: float, lr: float, n: int, key, max_steps: int = 10**8):
-    """First-passage times (time units) of n overdamped particles started at x = −1."""
+def overdamped_times(
+    temperature: float, lr: float, n: int, key, max_steps: int = 10**8, dtype=None
+):
+    """First-passage times (time units) of n overdamped particles started at x = −1.
+
+    The particles are simulated in `dtype` (default: JAX's default float).
+    """
     opt = itg.langevin(lr=lr, temperature=temperature)
-    state = opt.init(_start(n))
+    state = opt.init(_start(n, dtype))
     return _times(first_passage(opt, double_well(), state, key, reached_target, max_steps), lr)
 
 
