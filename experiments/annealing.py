@@ -351,6 +351,13 @@ def _plot(data: dict, finals: dict, config: Config) -> None:
             color="white",
             edgecolor="none",
             alpha=0.7,
+        )
+        ax_x.scatter(
+            [],
+            [],
+            s=20,
+            color="white",
+            edgecolor="black",
             label=f"end points, constant T = {d['T0']:g} (first {shown})",
         )
         # Cosine cooling ends at T = 0, on the minima: one bubble per minimum, area ∝ count.
