@@ -5,6 +5,7 @@ U = ls.rosenbrock()            # or ls.get("rosenbrock", dim=3)
 noise = ls.gaussian(0.5, batch_size=4)
 """
 
+from landscape import views  # noqa: E402  (submodule: interpolation, slices, PCA plane)
 from landscape._base import Landscape, Point
 from landscape.classic import beale, himmelblau, rosenbrock, six_hump_camel
 from landscape.curvature import (
@@ -24,6 +25,7 @@ from landscape.double_well import double_well
 from landscape.finite_sum import FiniteSum, finite_sum, least_squares
 from landscape.gradient_noise import GradientNoise, gradient_covariance, minibatch_temperature
 from landscape.minibatch import Minibatch, MinibatchState, minibatch
+from landscape.mixed_precision import mixed_precision
 from landscape.mlp import MLP, apply_mlp, from_loss, init_mlp, mlp
 from landscape.muller_brown import muller_brown
 from landscape.multimodal import rastrigin, styblinski_tang
@@ -33,6 +35,8 @@ from landscape.registry import get, names
 from landscape.saddles import monkey_saddle, saddle
 
 __all__ = [
+    "views",
+    "mixed_precision",
     "Dataset",
     "Exact",
     "FiniteSum",
