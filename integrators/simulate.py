@@ -10,6 +10,7 @@ the gradient noise and thermal noise for the ensemble are drawn in one call per 
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -17,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from integrators._base import Integrator, _is_number, _is_sweep_value
+from integrators._columns import column_gradient
 from integrators._types import PRNGKey, PyTree
 from landscape._base import Landscape
 from landscape._validate import check_int, check_positive
@@ -42,6 +44,8 @@ class Trajectory(NamedTuple):
         `bound` (the particle is frozen from the step before), or -1 if it never diverged.
       final_state: the integrator state after the last step (with batch axes).
       observed: `{name: values}` for the `observe` functions, each `(*batch, n_records, ...)`.
+      stream: `{name: result}` of the streaming accumulators (`simulate(stream=...)`), each
+        the accumulator's `finalize` of statistics gathered at every step inside the scan.
     """
 
     positions: PyTree | None
@@ -52,6 +56,7 @@ class Trajectory(NamedTuple):
     diverged_step: jax.Array
     final_state: Any
     observed: dict | None = None
+    stream: dict | None = None
 
     @property
     def diverged(self) -> jax.Array:
@@ -155,11 +160,14 @@ def simulate(
     key: PRNGKey | None = None,
     *,
     noise=None,
-    record_every: int = 1,
+    record_every: int | None = 1,
     bound: float = 1e8,
     record_positions: bool = True,
     ensemble: bool | None = None,
     observe: dict | None = None,
+    stream: dict | None = None,
+    record: bool = True,
+    fuse: int | None = None,
 ) -> Trajectory:
     r"""Run `optimizer` on `landscape` from `x0` for `steps` steps in one jitted scan.
 
@@ -181,13 +189,26 @@ def simulate(
       key: random key for thermal and gradient noise (default `jax.random.key(0)`).
       noise: a gradient-noise model from `landscape` (`gaussian`, `minibatch`, ...); default
         exact gradients.
-      record_every: record every k-th step (and always the first and last).
+      record_every: record every k-th step (and always the first and last); None records
+        nothing (as `record=False`).
       bound: a particle with a coordinate beyond ±bound counts as diverged.
       record_positions: set False to record only the scalar observables (saves memory).
       ensemble: override the ensemble detection (see `x0`).
       observe: extra observables recorded with the others, `{name: fn}` with `fn(params)`
         taking one particle's parameters (e.g. test accuracy of a network); results in
         `Trajectory.observed[name]`.
+      stream: streaming observables accumulated inside the scan at every step, `{name:
+        accumulator}` with accumulators from `integrators.streaming` (`moments`, `histogram`,
+        `first_passage`, `trace`, ...) or any `Accumulator(init, update, finalize)`;
+        results in `Trajectory.stream[name]`. Accumulators see the positions with the batch
+        axes, `(*batch, dim)` (n = 1 for one particle); a diverged particle contributes its
+        frozen position.
+      record: False stores no trajectory at all (`positions`, `loss`, `grad_norm`,
+        `kinetic_energy` are None): memory stays that of the ensemble and the streams,
+        whatever the number of steps.
+      fuse: steps fused into one loop over the particles (one scan iteration); default
+        (None) picks it. Divergence is then checked once per fused block, and a block in
+        which a particle diverged is run again step by step, so `diverged_step` is exact.
 
     Returns:
       A `Trajectory`; for one particle `positions` has shape (n_records, dim) and `loss`
@@ -196,12 +217,18 @@ def simulate(
     integrator = _as_integrator(optimizer)
     landscape = _as_landscape(landscape)
     steps = check_int("steps", steps)
-    record_every = check_int("record_every", record_every)
+    if not record:
+        record_every = None
+    if record_every is not None:
+        record_every = check_int("record_every", record_every)
     check_positive("bound", bound)
     x0, is_ensemble = _prepare_x0(x0, landscape, ensemble)
     if key is None:
         key = jax.random.key(0)
     noise = _EXACT if noise is None else noise
+    stream = _check_stream(stream)
+    columns = _use_columns(landscape, x0, noise)
+    fuse = _pick_fuse(fuse, columns, record_every, integrator, x0)
 
     if integrator.factory is not None:
         dynamic, static = _split_hyperparams(integrator)
@@ -223,8 +250,14 @@ def simulate(
         record_positions=record_positions,
         sweep=integrator.sweep_size,
         observe=tuple(sorted((observe or {}).items())),
+        stream=stream,
+        columns=columns,
+        fuse=fuse,
     )
-    record_steps = np.unique(np.r_[np.arange(0, steps + 1, record_every), steps])
+    if record_every is None:
+        record_steps = np.zeros(0, dtype=int)
+    else:
+        record_steps = np.unique(np.r_[np.arange(0, steps + 1, record_every), steps])
     traj = traj._replace(steps=record_steps)
     if not is_ensemble:
         axis = 1 if integrator.sweep_size else 0
@@ -240,6 +273,67 @@ def simulate(
     return traj
 
 
+def _check_stream(stream) -> tuple:
+    """`{name: accumulator}` as a sorted tuple of pairs (hashable: a static jit argument)."""
+    if stream is None:
+        return ()
+    if not isinstance(stream, dict):
+        raise ValueError(f"stream={stream!r} must be a dict {{name: accumulator}}.")
+    for name, acc in stream.items():
+        if not all(callable(getattr(acc, f, None)) for f in ("init", "update", "finalize")):
+            raise ValueError(
+                f"stream[{name!r}]={acc!r} is not an accumulator: it needs init(x), "
+                "update(acc, x, step) and finalize(acc), as integrators.streaming.Accumulator."
+            )
+    return tuple(sorted(stream.items(), key=lambda kv: kv[0]))
+
+
+def _use_columns(landscape: Landscape, x0, noise) -> bool:
+    """Hold the ensemble one array per coordinate when the energy allows it (exact gradients)."""
+    from landscape.noise import Exact
+
+    if landscape.dim is None or not isinstance(x0, jax.Array) or x0.ndim != 2:
+        return False
+    if not (noise is _EXACT or isinstance(noise, Exact)):
+        return False
+    return column_gradient(landscape.energy, x0.shape[-1], x0.dtype) is not None
+
+
+FUSE = 4
+"""Steps fused into one loop over the particles by default (column layout, one state leaf)."""
+CHUNK_BLOCKS = 32
+"""Fused blocks between two divergence checks (a chunk that diverged is run again exactly)."""
+
+
+def _stochastic_and_leaves(integrator: Integrator, x0) -> tuple[bool, int]:
+    """Whether `integrator.step` uses its key, and how many state leaves are like `x0`."""
+    x = jax.ShapeDtypeStruct(jnp.shape(x0), jnp.result_type(x0))
+    key = jax.random.key(0)
+    try:
+        state = jax.eval_shape(integrator.init, x)
+        closed = jax.make_jaxpr(integrator.step)(state, x, key)
+    except Exception:  # noqa: BLE001 - sweeps etc.: assume the general case
+        return True, 2
+    key_vars = {id(v) for v in closed.jaxpr.invars[-len(jax.tree_util.tree_leaves(key)) :]}
+    used = any(id(v) in key_vars for eqn in closed.jaxpr.eqns for v in eqn.invars)
+    leaves = sum(1 for a in jax.tree_util.tree_leaves(state) if a.shape == x.shape)
+    return used, leaves
+
+
+def _pick_fuse(fuse, columns: bool, record_every, integrator: Integrator, x0) -> int:
+    """Steps per fused block: 0 checks every step; k >= 1 checks once per chunk of blocks."""
+    if fuse is not None:
+        return check_int("fuse", fuse, minimum=0)
+    if record_every is not None and record_every < 2 * FUSE:
+        return 0
+    if not columns:
+        return 1
+    stochastic, leaves = _stochastic_and_leaves(integrator, x0)
+    if stochastic:
+        return 1
+    return FUSE if leaves <= 1 else 2
+
+
 def _batch_ndim(sweep) -> int:
     return 2 if sweep else 1
 
@@ -250,7 +344,57 @@ def _per_particle_all(tree, batch_ndim, predicate):
         jnp.all(predicate(a).reshape(a.shape[:batch_ndim] + (-1,)), axis=-1)
         for a in jax.tree_util.tree_leaves(tree)
     ]
-    return jnp.stack(parts).all(axis=0)
+    return functools.reduce(jnp.logical_and, parts)
+
+
+def _within(a, bound):
+    """|a| <= bound elementwise: False for NaN and ±inf (for any bound, even inf)."""
+    if not jnp.issubdtype(a.dtype, jnp.inexact):
+        return jnp.ones(a.shape, bool)
+    limit = min(bound, float(jnp.finfo(a.dtype).max))
+    return jnp.abs(a) <= jnp.asarray(limit, a.dtype)
+
+
+def _finite(a):
+    if not jnp.issubdtype(a.dtype, jnp.inexact):
+        return jnp.ones(a.shape, bool)
+    return jnp.isfinite(a)
+
+
+def _poison(a, bound):
+    """a where |a| <= bound, else NaN: NaN then sticks to the position (θ + Δθ stays NaN)."""
+    return jnp.where(_within(a, bound), a, jnp.asarray(jnp.nan, a.dtype))
+
+
+@jax.tree_util.register_pytree_node_class
+class _Columns(tuple):
+    """Coordinate i of every particle as one array: the structure-of-arrays layout."""
+
+    def tree_flatten(self):
+        return tuple(self), None
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return cls(children)
+
+
+def _interleave(cols):
+    """Stack columns (*batch,) x d into (*batch, d) as one elementwise expression.
+
+    Σ_i pad(col_i) with the padding -0.0 (x + -0.0 = x exactly, signed zeros and NaN
+    included) rather than `jnp.stack`: XLA then emits one loop that computes all the
+    coordinates of a particle together, where a concatenate would recompute the fused steps
+    once per coordinate.
+    """
+    d = len(cols)
+    dtype = jnp.result_type(cols[0])
+    zero = jnp.asarray(-0.0, dtype)
+    out = None
+    for i, col in enumerate(cols):
+        config = [(0, 0, 0)] * jnp.ndim(col) + [(i, d - 1 - i, 0)]
+        term = jax.lax.pad(col[..., None], zero, config)
+        out = term if out is None else out + term
+    return out
 
 
 def _run_impl(
@@ -268,6 +412,9 @@ def _run_impl(
     record_positions,
     sweep,
     observe,
+    stream=(),
+    columns=False,
+    fuse=1,
 ):
     integrator = (
         builder(**dynamic, **dict(static))
@@ -293,6 +440,46 @@ def _run_impl(
     state = integrator.init(x0)
     noise_state = noise.init(landscape, key_noise, n_flat)
 
+    def step_keys(t):
+        return jax.random.split(jax.random.fold_in(key_run, t))
+
+    # With `columns`, the integrator steps an (*batch, d) ensemble held as d arrays of shape
+    # batch (structure of arrays): the gradient is elementwise, and XLA fuses `fuse` steps
+    # into one loop over the particles. Between blocks the state keeps the (*batch, d) layout.
+    if columns:
+        dim = x0.shape[-1]
+        column_grad = column_gradient(landscape.energy, dim, x0.dtype)
+
+        def to_columns(tree):
+            def split(a):
+                if jnp.shape(a) == batch + (dim,):
+                    return _Columns(a[..., i] for i in range(dim))
+                return a
+
+            return _map(split, tree)
+
+        def from_columns(tree):
+            def is_cols(t):
+                return isinstance(t, _Columns)
+
+            return _map(lambda t: _interleave(t) if is_cols(t) else t, tree, is_leaf=is_cols)
+
+        def column_step(cols, noise_state, t):
+            k_grad, k_step = step_keys(t)
+            grads = _Columns(column_grad(cols.params))
+            return integrator.step(cols, grads, k_step), noise_state
+
+        def full_step(state, noise_state, t):
+            new, noise_state = column_step(to_columns(state), noise_state, t)
+            return from_columns(new), noise_state
+
+    else:
+
+        def full_step(state, noise_state, t):
+            k_grad, k_step = step_keys(t)
+            grads, noise_state = noise.gradient(landscape, flat(state.params), noise_state, k_grad)
+            return integrator.step(state, unflat(grads), k_step), noise_state
+
     def freeze(new, old, alive):
         def pick(a, b):
             if jnp.ndim(a) >= bnd and jnp.shape(a)[:bnd] == batch:
@@ -301,15 +488,89 @@ def _run_impl(
 
         return _map(pick, new, old)
 
+    def particle_ok(params):
+        return _per_particle_all(params, bnd, lambda a: _within(a, bound))
+
+    def update_streams(acc, x, t):
+        return {name: accumulator.update(acc[name], x, t) for name, accumulator in stream}
+
     def one_step(carry, t):
-        state, noise_state, alive, diverged_step = carry
-        k_grad, k_step = jax.random.split(jax.random.fold_in(key_run, t))
-        grads, noise_state = noise.gradient(landscape, flat(state.params), noise_state, k_grad)
-        new = integrator.step(state, unflat(grads), k_step)
-        ok = _per_particle_all(new.params, bnd, lambda a: jnp.isfinite(a) & (jnp.abs(a) <= bound))
+        """One exact step: divergence checked and frozen per particle."""
+        state, noise_state, alive, diverged_step, acc = carry
+        new, noise_state = full_step(state, noise_state, t)
+        ok = particle_ok(new.params)
         diverged_step = jnp.where(alive & ~ok, t + 1, diverged_step)
         alive = alive & ok
-        return (freeze(new, state, alive), noise_state, alive, diverged_step)
+        state = freeze(new, state, alive)
+        acc = update_streams(acc, state.params, t + 1)
+        return (state, noise_state, alive, diverged_step, acc)
+
+    def exact_steps(carry, t0, length):
+        return jax.lax.fori_loop(0, length, lambda i, c: one_step(c, t0 + i), carry)
+
+    if columns:
+        layout_in, layout_out, block_step, block_positions = (
+            to_columns,
+            from_columns,
+            column_step,
+            _interleave,
+        )
+    else:
+        layout_in = layout_out = block_positions = lambda tree: tree  # noqa: E731
+        block_step = full_step
+
+    def fused_block(carry, t0, length):
+        """`length` steps unrolled into one loop iteration (one fused loop on columns).
+
+        A coordinate that leaves [-bound, bound] (or is not finite) is set to NaN, which
+        every later update θ + Δθ keeps, so `checked` finds it at the end of the chunk.
+        """
+        state0, noise_state, alive, diverged_step, acc = carry
+        inner = layout_in(state0)
+        for i in range(length):
+            t = t0 + i
+            new, noise_state = block_step(inner, noise_state, t)
+            new = new._replace(params=_map(lambda a: _poison(a, bound), new.params))
+            inner = freeze(new, inner, alive)
+            if stream:  # the accumulators see frozen particles where they froze
+                acc = update_streams(acc, block_positions(inner.params), t + 1)
+        return (layout_out(inner), noise_state, alive, diverged_step, acc)
+
+    def checked(carry, t0, length):
+        """`length` steps in fused blocks, then one divergence check for all of them.
+
+        If a live particle ends the chunk with a non-finite value in its state (its
+        position left [-bound, bound] at some step), the chunk is run again from its start
+        with `exact_steps`, so `diverged_step` and the frozen positions are exactly those of
+        the step-by-step check.
+        """
+        n_blocks, rem = divmod(length, fuse)
+        fast = carry
+        if n_blocks:
+            fast = jax.lax.fori_loop(
+                0, n_blocks, lambda b, c: fused_block(c, t0 + b * fuse, fuse), fast
+            )
+        if rem:
+            fast = fused_block(fast, t0 + n_blocks * fuse, rem)
+        state, alive = fast[0], fast[2]
+        per_particle = [a for a in jax.tree_util.tree_leaves(state) if a.shape[:bnd] == batch]
+        ok = particle_ok(state.params) & _per_particle_all(per_particle, bnd, _finite)
+        bad = jnp.any(alive & ~ok)
+        return jax.lax.cond(bad, lambda: exact_steps(carry, t0, length), lambda: fast)
+
+    def advance(carry, t0, length):
+        """`length` steps from step t0: exactly step by step, or in checked chunks."""
+        if fuse < 1:
+            return exact_steps(carry, t0, length)
+        chunk = fuse * CHUNK_BLOCKS
+        n_chunks, rem = divmod(length, chunk)
+        if n_chunks:
+            carry = jax.lax.fori_loop(
+                0, n_chunks, lambda c, cr: checked(cr, t0 + c * chunk, chunk), carry
+            )
+        if rem:
+            carry = checked(carry, t0 + n_chunks * chunk, rem)
+        return carry
 
     def record(state):
         x = flat(state.params)
@@ -339,28 +600,32 @@ def _run_impl(
             out["kinetic_energy"] = 0.5 * integrator.mass * ke
         return out
 
-    def chunk(carry, t0, length):
-        def body(i, c):
-            return one_step(c, t0 + i)
-
-        carry = jax.lax.fori_loop(0, length, body, carry)
-        return carry, record(carry[0])
-
     alive = jnp.ones(batch, bool)
-    carry = (state, noise_state, alive, jnp.full(batch, -1, jnp.int32))
-    first = record(state)
-    n_chunks, rem = divmod(steps, record_every)
-    carry, recs = jax.lax.scan(
-        lambda c, t0: chunk(c, t0, record_every),
-        carry,
-        jnp.arange(n_chunks, dtype=jnp.int32) * record_every,
-    )
-    records = _map(lambda a, b: jnp.concatenate([a[None], b]), first, recs)
-    if rem:
-        carry, last = chunk(carry, jnp.int32(n_chunks * record_every), rem)
-        records = _map(lambda a, b: jnp.concatenate([a, b[None]]), records, last)
-    # time-major (T, *batch, ...) -> (*batch, T, ...)
-    records = _map(lambda a: jnp.moveaxis(a, 0, bnd), records)
+    acc = {name: accumulator.init(x0) for name, accumulator in stream}
+    carry = (state, noise_state, alive, jnp.full(batch, -1, jnp.int32), acc)
+    if record_every is None:  # nothing recorded: only the final state and the streams
+        carry = advance(carry, jnp.int32(0), steps)
+        records = dict.fromkeys(("loss", "grad_norm", "positions", "kinetic_energy"))
+        records["observed"] = {}
+    else:
+        first = record(state)
+        n_chunks, rem = divmod(steps, record_every)
+
+        def chunk(carry, t0, length):
+            carry = advance(carry, t0, length)
+            return carry, record(carry[0])
+
+        carry, recs = jax.lax.scan(
+            lambda c, t0: chunk(c, t0, record_every),
+            carry,
+            jnp.arange(n_chunks, dtype=jnp.int32) * record_every,
+        )
+        records = _map(lambda a, b: jnp.concatenate([a[None], b]), first, recs)
+        if rem:
+            carry, last = chunk(carry, jnp.int32(n_chunks * record_every), rem)
+            records = _map(lambda a, b: jnp.concatenate([a, b[None]]), records, last)
+        # time-major (T, *batch, ...) -> (*batch, T, ...)
+        records = _map(lambda a: jnp.moveaxis(a, 0, bnd), records)
     return Trajectory(
         positions=records["positions"],
         loss=records["loss"],
@@ -370,6 +635,7 @@ def _run_impl(
         diverged_step=carry[3],
         final_state=carry[0],
         observed=records["observed"],
+        stream={name: accumulator.finalize(carry[4][name]) for name, accumulator in stream},
     )
 
 
@@ -386,5 +652,8 @@ _run = jax.jit(
         "record_positions",
         "sweep",
         "observe",
+        "stream",
+        "columns",
+        "fuse",
     ),
 )
