@@ -227,8 +227,7 @@ def simulate(
         key = jax.random.key(0)
     noise = _EXACT if noise is None else noise
     stream = _check_stream(stream)
-    columns = _use_columns(landscape, x0, noise)
-    fuse = _pick_fuse(fuse, columns, record_every, integrator, x0)
+    columns, fuse = _plan(integrator, landscape, x0, noise, fuse, record_every)
 
     if integrator.factory is not None:
         dynamic, static = _split_hyperparams(integrator)
@@ -288,50 +287,64 @@ def _check_stream(stream) -> tuple:
     return tuple(sorted(stream.items(), key=lambda kv: kv[0]))
 
 
-def _use_columns(landscape: Landscape, x0, noise) -> bool:
-    """Hold the ensemble one array per coordinate when the energy allows it (exact gradients)."""
-    from landscape.noise import Exact
-
-    if landscape.dim is None or not isinstance(x0, jax.Array) or x0.ndim != 2:
-        return False
-    if not (noise is _EXACT or isinstance(noise, Exact)):
-        return False
-    return column_gradient(landscape.energy, x0.shape[-1], x0.dtype) is not None
-
-
 FUSE = 4
 """Steps fused into one loop over the particles by default (column layout, one state leaf)."""
+FUSE_ONE = 16
+"""Steps fused by default for a single trajectory (the loop overhead dominates there)."""
 CHUNK_BLOCKS = 32
 """Fused blocks between two divergence checks (a chunk that diverged is run again exactly)."""
 
 
-def _stochastic_and_leaves(integrator: Integrator, x0) -> tuple[bool, int]:
-    """Whether `integrator.step` uses its key, and how many state leaves are like `x0`."""
-    x = jax.ShapeDtypeStruct(jnp.shape(x0), jnp.result_type(x0))
+def _profile(integrator: Integrator, x0) -> tuple[bool, int]:
+    """Whether `integrator.step` uses its key, and how many state leaves are shaped like x."""
+    sweep = (integrator.sweep_size,) if integrator.sweep_size else ()
+    x = _map(lambda a: jax.ShapeDtypeStruct(sweep + jnp.shape(a), jnp.result_type(a)), x0)
     key = jax.random.key(0)
     try:
         state = jax.eval_shape(integrator.init, x)
         closed = jax.make_jaxpr(integrator.step)(state, x, key)
-    except Exception:  # noqa: BLE001 - sweeps etc.: assume the general case
+    except Exception:  # noqa: BLE001 - anything unusual: assume the general case
         return True, 2
-    key_vars = {id(v) for v in closed.jaxpr.invars[-len(jax.tree_util.tree_leaves(key)) :]}
-    used = any(id(v) in key_vars for eqn in closed.jaxpr.eqns for v in eqn.invars)
-    leaves = sum(1 for a in jax.tree_util.tree_leaves(state) if a.shape == x.shape)
-    return used, leaves
+    jaxpr = closed.jaxpr
+    live = {id(v) for v in jaxpr.outvars}
+    for eqn in reversed(jaxpr.eqns):  # dead-code elimination: keep what the outputs need
+        if any(id(v) in live for v in eqn.outvars):
+            live.update(id(v) for v in eqn.invars)
+    key_vars = jaxpr.invars[-len(jax.tree_util.tree_leaves(key)) :]
+    used = any(id(v) in live for v in key_vars)
+    shapes = [a.shape for a in jax.tree_util.tree_leaves(x)]
+    matching = sum(1 for a in jax.tree_util.tree_leaves(state) if a.shape in shapes)
+    return used, matching // max(len(shapes), 1)
 
 
-def _pick_fuse(fuse, columns: bool, record_every, integrator: Integrator, x0) -> int:
-    """Steps per fused block: 0 checks every step; k >= 1 checks once per chunk of blocks."""
+def _plan(integrator: Integrator, landscape: Landscape, x0, noise, fuse, record_every):
+    """(columns, fuse): the layout of the ensemble in the scan and the steps per fused block.
+
+    The column (structure-of-arrays) layout is used for deterministic steps on an
+    (n, dim) ensemble with exact gradients of an energy `column_gradient` can evaluate;
+    there XLA fuses several steps into one loop. Random steps keep the (n, dim) layout,
+    whose random-number draws XLA vectorises better. fuse = 0 checks divergence every step;
+    fuse = k >= 1 runs k steps per loop iteration and checks once per chunk of
+    `CHUNK_BLOCKS` iterations, replaying a chunk exactly if a particle diverged in it.
+    """
+    from landscape.noise import Exact
+
+    stochastic, leaves = _profile(integrator, x0)
+    columns = (
+        not stochastic
+        and landscape.dim is not None
+        and isinstance(x0, jax.Array)
+        and x0.ndim == 2
+        and (noise is _EXACT or isinstance(noise, Exact))
+        and column_gradient(landscape.energy, x0.shape[-1], x0.dtype) is not None
+    )
     if fuse is not None:
-        return check_int("fuse", fuse, minimum=0)
-    if record_every is not None and record_every < 2 * FUSE:
-        return 0
-    if not columns:
-        return 1
-    stochastic, leaves = _stochastic_and_leaves(integrator, x0)
-    if stochastic:
-        return 1
-    return FUSE if leaves <= 1 else 2
+        return columns, check_int("fuse", fuse, minimum=0)
+    if not columns or (record_every is not None and record_every < 2 * FUSE):
+        return columns, 0
+    if x0.shape[0] == 1 and not integrator.sweep_size:
+        return columns, FUSE_ONE
+    return columns, FUSE if leaves <= 1 else 2
 
 
 def _batch_ndim(sweep) -> int:
