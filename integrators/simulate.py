@@ -143,7 +143,9 @@ def _split_hyperparams(integrator: Integrator):
     """Numbers (non-zero) and sweeps are traced; everything else (and exact zeros) is static."""
     dynamic, static = {}, {}
     for name, value in (integrator.hyperparams or {}).items():
-        if _is_sweep_value(value):
+        if isinstance(value, jax.Array) and value.ndim == 1:  # keeps its sharding
+            dynamic[name] = value.astype(jnp.result_type(float))
+        elif _is_sweep_value(value):
             dynamic[name] = jnp.asarray(np.asarray(value, dtype=float))
         elif _is_number(value) and value != 0:
             dynamic[name] = jnp.asarray(value)
