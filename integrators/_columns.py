@@ -218,9 +218,14 @@ def column_energy(energy: Callable, dim: int, dtype) -> Callable | None:
       shape) and `U` has that shape; None when the energy uses a primitive this module does
       not interpret or when `dim > MAX_DIM`.
     """
+    return _column_energy(energy, int(dim), np.dtype(dtype))
+
+
+@functools.lru_cache(maxsize=64)
+def _column_energy(energy: Callable, dim: int, dtype) -> Callable | None:
     if dim < 1 or dim > MAX_DIM:
         return None
-    closed = _traced(energy, dim, np.dtype(dtype))
+    closed = _traced(energy, dim, dtype)
     if closed is None:
         return None
 
@@ -246,6 +251,11 @@ def column_gradient(energy: Callable, dim: int, dtype) -> Callable | None:
     The gradient of Σ_particles U(x_p) with respect to the columns is, particle by particle,
     ∇U(x_p), since particles do not interact. None when `column_energy` is None.
     """
+    return _column_gradient(energy, int(dim), np.dtype(dtype))
+
+
+@functools.lru_cache(maxsize=64)
+def _column_gradient(energy: Callable, dim: int, dtype) -> Callable | None:
     f = column_energy(energy, dim, dtype)
     if f is None:
         return None

@@ -297,8 +297,35 @@ CHUNK_BLOCKS = 32
 """Fused blocks between two divergence checks (a chunk that diverged is run again exactly)."""
 
 
+_PROFILES: dict = {}
+
+
 def _profile(integrator: Integrator, x0) -> tuple[bool, int]:
-    """Whether `integrator.step` uses its key, and how many state leaves are shaped like x."""
+    """Whether `integrator.step` uses its key, and how many state leaves are shaped like x.
+
+    Cached like the jitted simulator: per factory and static hyperparameters (numbers are
+    traced, and an exact zero temperature is static), else per integrator object.
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(x0)
+    shapes = tuple((jnp.shape(a), jnp.result_type(a)) for a in leaves)
+    if integrator.factory is not None:
+        _, static = _split_hyperparams(integrator)
+        key = (integrator.factory, static, integrator.sweep_size, treedef, shapes)
+    else:
+        key = (integrator.init, integrator.step, treedef, shapes)
+    try:
+        return _PROFILES[key]
+    except KeyError:
+        pass
+    except TypeError:  # unhashable static hyperparameters
+        return _traced_profile(integrator, x0)
+    if len(_PROFILES) > 256:
+        _PROFILES.clear()
+    _PROFILES[key] = result = _traced_profile(integrator, x0)
+    return result
+
+
+def _traced_profile(integrator: Integrator, x0) -> tuple[bool, int]:
     sweep = (integrator.sweep_size,) if integrator.sweep_size else ()
     x = _map(lambda a: jax.ShapeDtypeStruct(sweep + jnp.shape(a), jnp.result_type(a)), x0)
     key = jax.random.key(0)
@@ -345,7 +372,9 @@ def _plan(integrator: Integrator, landscape: Landscape, x0, noise, fuse, record_
     if not columns or (record_every is not None and record_every < 2 * FUSE):
         return columns, 0
     if x0.shape[0] == 1 and not integrator.sweep_size:
-        return columns, FUSE_ONE
+        # one particle: per-step scalar work (Adam's bias corrections) would become one
+        # small kernel each inside a fused block; plain steps are cheaper there
+        return columns, FUSE_ONE if leaves <= 1 else 0
     return columns, FUSE if leaves <= 1 else 2
 
 
