@@ -20,6 +20,7 @@ import numpy as np
 from integrators._base import Integrator, _is_number, _is_sweep_value
 from integrators._columns import column_gradient
 from integrators._types import PRNGKey, PyTree
+from integrators.prng import counter_key
 from landscape._base import Landscape
 from landscape._validate import check_int, check_positive
 
@@ -170,6 +171,7 @@ def simulate(
     stream: dict | None = None,
     record: bool = True,
     fuse: int | None = None,
+    prng_impl: str | None = "counter",
 ) -> Trajectory:
     r"""Run `optimizer` on `landscape` from `x0` for `steps` steps in one jitted scan.
 
@@ -209,8 +211,13 @@ def simulate(
         `kinetic_energy` are None): memory stays that of the ensemble and the streams,
         whatever the number of steps.
       fuse: steps fused into one loop over the particles (one scan iteration); default
-        (None) picks it. Divergence is then checked once per fused block, and a block in
-        which a particle diverged is run again step by step, so `diverged_step` is exact.
+        (None) picks it; 0 checks divergence after every step. Otherwise divergence is
+        checked once per chunk of fused blocks, and a chunk in which a particle diverged is
+        run again step by step, so `diverged_step` is exact either way.
+      prng_impl: "counter" (default) draws the noise from Threefry-2x32 in counter mode
+        (`integrators.prng`), the same block function as JAX's default generator, fused into
+        the step (a default `jax.random.key` is re-read with it; keys of other
+        implementations are used as they are); None uses the key's own generator.
 
     Returns:
       A `Trajectory`; for one particle `positions` has shape (n_records, dim) and `loss`
@@ -227,6 +234,13 @@ def simulate(
     x0, is_ensemble = _prepare_x0(x0, landscape, ensemble)
     if key is None:
         key = jax.random.key(0)
+    if prng_impl == "counter":
+        key = counter_key(key)
+    elif prng_impl is not None:
+        raise ValueError(
+            f"prng_impl={prng_impl!r} is not allowed: use 'counter' (Threefry-2x32 in counter "
+            "mode, fused into the step) or None (the key's own generator)."
+        )
     noise = _EXACT if noise is None else noise
     stream = _check_stream(stream)
     columns, fuse = _plan(integrator, landscape, x0, noise, fuse, record_every)
