@@ -252,7 +252,7 @@ def simulate(
         )
     noise = _EXACT if noise is None else noise
     stream = _check_stream(stream)
-    columns, fuse = _plan(integrator, landscape, x0, noise, fuse, record_every)
+    columns, fuse = _plan(integrator, landscape, x0, noise, fuse, record_every, bool(stream))
 
     if integrator.factory is not None:
         dynamic, static = _split_hyperparams(integrator)
@@ -369,7 +369,9 @@ def _traced_profile(integrator: Integrator, x0) -> tuple[bool, int]:
     return used, matching // max(len(shapes), 1)
 
 
-def _plan(integrator: Integrator, landscape: Landscape, x0, noise, fuse, record_every):
+def _plan(
+    integrator: Integrator, landscape: Landscape, x0, noise, fuse, record_every, streams=False
+):
     """(columns, fuse): the layout of the ensemble in the scan and the steps per fused block.
 
     The column (structure-of-arrays) layout is used for deterministic steps on an
@@ -378,6 +380,8 @@ def _plan(integrator: Integrator, landscape: Landscape, x0, noise, fuse, record_
     whose random-number draws XLA vectorises better. fuse = 0 checks divergence every step;
     fuse = k >= 1 runs k steps per loop iteration and checks once per chunk of
     `CHUNK_BLOCKS` iterations, replaying a chunk exactly if a particle diverged in it.
+    Streaming accumulators add outputs that XLA would recompute the fused steps for, so
+    with them one step per iteration (still checked per chunk) is fastest.
     """
     from landscape.noise import Exact
 
@@ -394,6 +398,8 @@ def _plan(integrator: Integrator, landscape: Landscape, x0, noise, fuse, record_
         return columns, check_int("fuse", fuse, minimum=0)
     if not columns or (record_every is not None and record_every < 2 * FUSE):
         return columns, 0
+    if streams:
+        return columns, 1
     if x0.shape[0] == 1 and not integrator.sweep_size:
         # one particle: per-step scalar work (Adam's bias corrections) would become one
         # small kernel each inside a fused block; plain steps are cheaper there

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from integrators._columns import column_energy
 from landscape._validate import check_int
 
 
@@ -92,9 +93,18 @@ class Trace(NamedTuple):
 
 
 def _per_particle(fn: Callable | None, x: jax.Array) -> jax.Array:
-    """fn applied to every particle of x (*batch, dim); x itself when fn is None."""
+    """fn applied to every particle of x (*batch, dim); x itself when fn is None.
+
+    A scalar-valued fn of a few coordinates is evaluated coordinate by coordinate
+    (`integrators._columns`), which is elementwise over the particles (no reduction over
+    the coordinate axis at every step); anything else is vmapped.
+    """
     if fn is None:
         return x
+    if x.ndim >= 2:
+        by_columns = column_energy(fn, x.shape[-1], x.dtype)
+        if by_columns is not None:
+            return by_columns([x[..., i] for i in range(x.shape[-1])])
     f = fn
     for _ in range(x.ndim - 1):
         f = jax.vmap(f)
@@ -145,7 +155,8 @@ def moments(fn: Callable | None = None, *, start: int = 0, every: int = 1) -> Ac
         v = _per_particle(fn, x)
         k_new = k + take.astype(jnp.int32)
         delta = v - mean
-        mean_new = mean + delta / jnp.maximum(k_new, 1).astype(v.dtype)
+        inverse = 1 / jnp.maximum(k_new, 1).astype(v.dtype)  # one scalar division per step
+        mean_new = mean + delta * inverse
         m2_new = m2 + delta * (v - mean_new)
         return (jnp.where(take, mean_new, mean), jnp.where(take, m2_new, m2), k_new)
 
