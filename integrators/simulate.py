@@ -374,11 +374,10 @@ def _plan(
 ):
     """(columns, fuse): the layout of the ensemble in the scan and the steps per fused block.
 
-    The column (structure-of-arrays) layout is used for deterministic steps on an
-    (n, dim) ensemble with exact gradients of an energy `column_gradient` can evaluate;
-    there XLA fuses several steps into one loop. Random steps keep the (n, dim) layout,
-    whose random-number draws XLA vectorises better. fuse = 0 checks divergence every step;
-    fuse = k >= 1 runs k steps per loop iteration and checks once per chunk of
+    The column (structure-of-arrays) layout is used for deterministic steps of a one-leaf
+    state on an (n, dim) ensemble with exact gradients of an energy `column_gradient` can
+    evaluate; there XLA fuses several steps into one loop. fuse = 0 checks divergence every
+    step; fuse = k >= 1 runs k steps per loop iteration and checks once per chunk of
     `CHUNK_BLOCKS` iterations, replaying a chunk exactly if a particle diverged in it.
     Streaming accumulators add outputs that XLA would recompute the fused steps for, so
     with them one step per iteration (still checked per chunk) is fastest.
@@ -386,25 +385,29 @@ def _plan(
     from landscape.noise import Exact
 
     stochastic, leaves = _profile(integrator, x0)
-    columns = (
-        not stochastic
-        and landscape.dim is not None
+    by_columns = (
+        landscape.dim is not None
         and isinstance(x0, jax.Array)
         and x0.ndim == 2
-        and (noise is _EXACT or isinstance(noise, Exact))
         and column_gradient(landscape.energy, x0.shape[-1], x0.dtype) is not None
     )
+    # measured on 2-D Rosenbrock (benchmarks/): one-leaf states (GD) gain from several
+    # steps per loop on columns; multi-leaf states (momentum, Adam) are fastest one step
+    # per iteration in the (n, dim) layout; random steps are fastest checked step by step
+    exact_gradient = noise is _EXACT or isinstance(noise, Exact)
+    stochastic = stochastic or not exact_gradient
+    columns = by_columns and not stochastic and (leaves <= 1 or streams)
     if fuse is not None:
         return columns, check_int("fuse", fuse, minimum=0)
-    if not columns or (record_every is not None and record_every < 2 * FUSE):
+    if stochastic or (record_every is not None and record_every < 2 * FUSE):
         return columns, 0
     if streams:
         return columns, 1
+    if not columns:
+        return columns, 1
     if x0.shape[0] == 1 and not integrator.sweep_size:
-        # one particle: per-step scalar work (Adam's bias corrections) would become one
-        # small kernel each inside a fused block; plain steps are cheaper there
-        return columns, FUSE_ONE if leaves <= 1 else 0
-    return columns, FUSE if leaves <= 1 else 2
+        return columns, FUSE_ONE
+    return columns, FUSE
 
 
 def _batch_ndim(sweep) -> int:
@@ -604,9 +607,10 @@ def _run_impl(
             t = t0 + i
             new, noise_state = block_step(inner, noise_state, t)
             new = new._replace(params=_map(lambda a: _poison(a, bound), new.params))
-            inner = freeze(new, inner, alive)
             if stream:  # the accumulators see frozen particles where they froze
-                acc = update_streams(acc, block_positions(inner.params), t + 1)
+                new = freeze(new, inner, alive)
+                acc = update_streams(acc, block_positions(new.params), t + 1)
+            inner = new  # else frozen particles run on, and are reset after the chunk
         return (layout_out(inner), noise_state, alive, diverged_step, acc)
 
     def checked(carry, t0, length):
@@ -625,7 +629,9 @@ def _run_impl(
             )
         if rem:
             fast = fused_block(fast, t0 + n_blocks * fuse, rem)
-        state, alive = fast[0], fast[2]
+        alive = carry[2]
+        state = freeze(fast[0], carry[0], alive)
+        fast = (state,) + fast[1:]
         per_particle = [a for a in jax.tree_util.tree_leaves(state) if a.shape[:bnd] == batch]
         ok = particle_ok(state.params) & _per_particle_all(per_particle, bnd, _finite)
         bad = jnp.any(alive & ~ok)
