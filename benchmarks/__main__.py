@@ -149,7 +149,9 @@ def main(argv: list[str] | None = None) -> None:
         "memory": memory,
         "reference": REFERENCE,
     }
-    path.write_text(json.dumps(record, indent=2, default=float) + "\n")
+    partial = path.with_name(path.name + ".tmp")  # written whole, then renamed
+    partial.write_text(json.dumps(record, indent=2, default=float) + "\n")
+    partial.replace(path)
     print(f"saved {path}")
 
 

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from integrators import prng
 from integrators._types import PRNGKey, PyTree
 
 
@@ -191,8 +192,7 @@ def tree_normal(key: PRNGKey, tree: PyTree) -> PyTree:
     leaves, treedef = jax.tree_util.tree_flatten(tree)
     keys = list(jax.random.split(key, len(leaves))) if len(leaves) > 1 else [key]
     noise = [
-        jax.random.normal(k, jnp.shape(x), jnp.result_type(x))
-        for k, x in zip(keys, leaves, strict=True)
+        prng.normal(k, jnp.shape(x), jnp.result_type(x)) for k, x in zip(keys, leaves, strict=True)
     ]
     return jax.tree_util.tree_unflatten(treedef, noise)
 

@@ -75,9 +75,26 @@ def debias(moment: PyTree, decay, count) -> PyTree:
 
 
 def adam_direction(mu, nu, count, b1, b2, eps, eps_root):
-    """m̂ / (√(v̂ + eps_root) + eps): the preconditioned velocity of Adam."""
-    mu_hat, nu_hat = debias(mu, b1, count), debias(nu, b2, count)
-    return _map(lambda m, v: m / (jnp.sqrt(v + _as(eps_root, v)) + _as(eps, v)), mu_hat, nu_hat)
+    r"""m̂ / (√(v̂ + ε_root) + ε): the preconditioned velocity of Adam.
+
+    With the bias corrections c₁ = 1 − β₁^k and c₂ = 1 − β₂^k (scalars) it is evaluated as
+
+    .. math::
+        \frac{\hat m}{\sqrt{\hat v + \epsilon_{root}} + \epsilon}
+        = \frac{\sqrt{c_2}}{c_1}\,\frac{m}{\sqrt{v + c_2\,\epsilon_{root}} + \sqrt{c_2}\,\epsilon},
+
+    the same number up to rounding, with one division per coordinate instead of three.
+    """
+
+    def direction(m, v):
+        k = count.astype(m.dtype)
+        c1, c2 = 1 - _as(b1, m) ** k, 1 - _as(b2, m) ** k
+        root_c2 = jnp.sqrt(c2)
+        if not is_zero(eps_root):
+            v = v + c2 * _as(eps_root, v)
+        return (root_c2 / c1) * m / (jnp.sqrt(v) + root_c2 * _as(eps, v))
+
+    return _map(direction, mu, nu)
 
 
 def _check_adam(lr, b1, b2, eps, eps_root, temperature):

@@ -316,6 +316,8 @@ FUSE = 4
 """Steps fused into one loop over the particles by default (column layout, one state leaf)."""
 FUSE_ONE = 16
 """Steps fused by default for a single trajectory (the loop overhead dominates there)."""
+FUSE_RANDOM = 2
+"""Random steps fused by default on an ensemble (column layout, one state leaf)."""
 CHUNK_BLOCKS = 32
 """Fused blocks between two divergence checks (a chunk that diverged is run again exactly)."""
 
@@ -392,15 +394,21 @@ def _plan(
         and column_gradient(landscape.energy, x0.shape[-1], x0.dtype) is not None
     )
     # measured on 2-D Rosenbrock (benchmarks/): one-leaf states (GD) gain from several
-    # steps per loop on columns; multi-leaf states (momentum, Adam) are fastest one step
-    # per iteration in the (n, dim) layout; random steps are fastest checked step by step
+    # steps per loop on columns; Langevin (counter-mode noise fused in) from two on an
+    # ensemble; multi-leaf states (momentum, Adam) and gradient noise models (networks) are
+    # fastest one step per iteration in the (n, dim) layout, checked per chunk; random
+    # single trajectories are fastest checked step by step
     exact_gradient = noise is _EXACT or isinstance(noise, Exact)
-    stochastic = stochastic or not exact_gradient
-    columns = by_columns and not stochastic and (leaves <= 1 or streams)
+    columns = by_columns and exact_gradient and (leaves <= 1 or streams)
     if fuse is not None:
         return columns, check_int("fuse", fuse, minimum=0)
-    if stochastic or (record_every is not None and record_every < 2 * FUSE):
+    if record_every is not None and record_every < 2 * FUSE:
         return columns, 0
+    if not exact_gradient:
+        return columns, 1
+    if stochastic:
+        one = x0.shape[0] == 1 and not integrator.sweep_size if columns else True
+        return columns, 0 if one or streams else FUSE_RANDOM
     if streams:
         return columns, 1
     if not columns:

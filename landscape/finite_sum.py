@@ -41,16 +41,26 @@ class FiniteSum(Landscape):
       per_sample_energy: ℓ, a pure function `per_sample_energy(x, sample) -> scalar`.
       data: pytree of arrays whose leaves share a leading sample axis of length N.
       n_samples: N.
+      batch_loss: optional `batch_loss(x, batch) -> (1/B) Σ_{i∈batch} ℓ(x, s_i)` evaluated on
+        a whole batch (set by `landscape.mlp.from_loss`); None evaluates ℓ per sample.
     """
 
     per_sample_energy: Callable[[PyTree, PyTree], jax.Array]
     data: PyTree
     n_samples: int
+    batch_loss: Callable[[PyTree, PyTree], jax.Array] | None = None
 
     def batch_energy(self, x: PyTree, idx: jax.Array) -> jax.Array:
-        """The mean of ℓ(x, s_i) over the samples i in `idx` (int array of shape (B,))."""
+        """The mean of ℓ(x, s_i) over the samples i in `idx` (int array of shape (B,)).
+
+        With a `batch_loss` (a loss that is already the mean over its batch, as a network's)
+        it is `batch_loss(x, batch)` on the whole batch at once, so the layers run as matrix
+        products over the batch; else the mean of the vmapped `per_sample_energy`.
+        """
         data = _cast_data(self.data, _params_dtype(x))
         batch = jax.tree.map(lambda d: d[idx], data)
+        if self.batch_loss is not None:
+            return self.batch_loss(x, batch)
         return jnp.mean(jax.vmap(self.per_sample_energy, in_axes=(None, 0))(x, batch))
 
     def per_sample_grads(self, x: PyTree) -> PyTree:
@@ -68,6 +78,7 @@ def finite_sum(
     minima: Iterable[Point] = (),
     saddles: Iterable[Point] = (),
     description: str = "",
+    batch_loss: Callable[[PyTree, PyTree], jax.Array] | None = None,
 ) -> FiniteSum:
     r"""A landscape U(x) = (1/N) Σᵢ ℓ(x, sᵢ) from a per-sample loss and a data set.
 
@@ -79,6 +90,8 @@ def finite_sum(
       per_sample_energy: ℓ(x, sample) -> scalar, pure JAX; `sample` is one slice of `data`.
       data: pytree of arrays with a common leading sample axis of length N >= 1.
       name, dim, bounds, minima, saddles, description: as in `from_function`.
+      batch_loss: optional, the same loss on a whole batch (the mean of ℓ over the batch's
+        leading axis); then the energy and mini-batch gradients use it (faster for networks).
 
     Returns:
       A `FiniteSum` (a `Landscape`).
@@ -99,6 +112,8 @@ def finite_sum(
 
     def energy(x: PyTree) -> jax.Array:
         xs = _cast_data(data, _params_dtype(x))
+        if batch_loss is not None:
+            return batch_loss(x, xs)
         return jnp.mean(jax.vmap(per_sample_energy, in_axes=(None, 0))(x, xs))
 
     base = from_function(energy, name, dim, bounds, minima, saddles, description)
@@ -107,6 +122,7 @@ def finite_sum(
         per_sample_energy=per_sample_energy,
         data=data,
         n_samples=n_samples,
+        batch_loss=batch_loss,
     )
 
 

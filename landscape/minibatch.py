@@ -37,6 +37,15 @@ def _shuffle(key: PRNGKey, n_particles: int, n_samples: int) -> jax.Array:
     return jax.random.permutation(key, order, axis=1, independent=True)
 
 
+def _per_particle(fn, x, idx):
+    """vmap(fn)(x, idx) over the particle axis; for one particle fn itself (no batch axis),
+    so that the matrix products of a network stay plain GEMMs instead of batched ones."""
+    if jax.tree.leaves(x)[0].shape[0] == 1:
+        out = fn(jax.tree.map(lambda a: a[0], x), idx[0])
+        return jax.tree.map(lambda a: a[None], out)
+    return jax.vmap(fn)(x, idx)
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Minibatch:
     """Mini-batch gradients of a `FiniteSum` (built by `minibatch`).
@@ -92,7 +101,7 @@ class Minibatch:
             new_state = MinibatchState(
                 perm, jnp.where(done, 0, nxt).astype(jnp.int32), state.epoch + done
             )
-        grads = jax.vmap(jax.grad(fs.batch_energy))(x, idx)
+        grads = _per_particle(jax.grad(fs.batch_energy), x, idx)
         return grads, new_state
 
     def temperature(self, lr: ScalarOrSchedule, landscape: Landscape, x: PyTree):

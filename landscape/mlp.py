@@ -259,4 +259,4 @@ def from_loss(
     def per_sample(params, sample):
         return loss_fn(params, jax.tree.map(lambda a: a[None], sample))
 
-    return finite_sum(per_sample, data, name=name, description=description)
+    return finite_sum(per_sample, data, name=name, description=description, batch_loss=loss_fn)

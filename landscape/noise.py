@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from integrators import prng
 from integrators._types import PRNGKey, PyTree, ScalarOrSchedule
 from landscape._base import Landscape
 from landscape._dtype import like
@@ -141,7 +142,7 @@ class Gaussian:
                 f"covariance has shape {np.shape(self.covariance)}: it does not match the "
                 f"dimension {flat.shape[1]} of x."
             )
-        z = jax.random.normal(key, flat.shape, flat.dtype)
+        z = prng.normal(key, flat.shape, flat.dtype)
         scale = like(self.factor, flat) / math.sqrt(self.batch_size)
         xi = z @ scale.T if self.kind == "full" else z * scale
         grads = jax.tree.map(jnp.add, exact_gradient(landscape, x), unflatten(xi))
