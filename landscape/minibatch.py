@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from integrators._types import PRNGKey, PyTree, ScalarOrSchedule
+from integrators.prng import threefry2x32
 from landscape._base import Landscape
 from landscape._validate import check_int
 from landscape.finite_sum import FiniteSum
@@ -26,15 +27,71 @@ from landscape.noise import _schedule_or_value
 class MinibatchState(NamedTuple):
     """Where each particle is in its pass over the data (sampling without replacement)."""
 
-    perm: jax.Array  # int32 (n_particles, N): each particle's shuffled sample order this epoch
+    keys: jax.Array  # uint32 (n_particles, 2): each particle's shuffling key
     batch: jax.Array  # int32 scalar: index of the next batch within the epoch, 0 .. N//B - 1
     epoch: jax.Array  # int32 scalar: number of completed epochs
 
 
-def _shuffle(key: PRNGKey, n_particles: int, n_samples: int) -> jax.Array:
-    """An independent random permutation of range(N) per particle, in one random call."""
-    order = jnp.broadcast_to(jnp.arange(n_samples, dtype=jnp.int32), (n_particles, n_samples))
-    return jax.random.permutation(key, order, axis=1, independent=True)
+FEISTEL_ROUNDS = 6
+"""Rounds of the Feistel network that shuffles the samples (4 already make a pseudo-random
+permutation from a pseudo-random round function: Luby & Rackoff 1988)."""
+
+
+ROUND_MIXING = 8
+"""Threefry rounds in each Feistel round function (8 rounds: full avalanche of 32 bits)."""
+WALKS_UNROLLED = 1
+"""Cycle-walking steps evaluated unconditionally before the loop that finishes the rest."""
+
+
+def _feistel(keys, epoch, j, half_bits: int):
+    """A keyed permutation of [0, 4^half_bits): a balanced Feistel network whose round
+    function is Threefry-2x32-20 of (right half, epoch·8 + round) under the particle's key."""
+    mask = jnp.uint32((1 << half_bits) - 1)
+    left, right = j >> jnp.uint32(half_bits), j & mask
+    tweak = epoch.astype(jnp.uint32) << jnp.uint32(3)
+    k0, k1 = keys[..., 0:1], keys[..., 1:2]
+    for r in range(FEISTEL_ROUNDS):
+        f, _ = threefry2x32(
+            k0, k1, right, jnp.broadcast_to(tweak + jnp.uint32(r), right.shape), ROUND_MIXING
+        )
+        left, right = right, left ^ (f & mask)
+    return (left << jnp.uint32(half_bits)) | right
+
+
+def sample_order(keys, epoch, positions, n_samples: int) -> jax.Array:
+    r"""The samples at `positions` of each particle's shuffled order in epoch `epoch`.
+
+    .. math::
+        \text{order}_{p,e}(j) = \pi_{k_p, e}(j), \qquad j \in [0, N)
+
+    with π a keyed pseudo-random permutation of [0, N): a Feistel network on [0, 4^h) ⊇ [0, N),
+    restricted to [0, N) by cycle walking (a value that falls outside is permuted again until
+    it lands inside; Black & Rogaway 2002). No permutation is stored and nothing is sorted:
+    every batch is computed from the particle's key, the epoch and the batch's positions,
+    so the state stays O(1) per particle and an epoch boundary costs nothing extra.
+
+    Args:
+      keys: uint32 (n_particles, 2).
+      epoch: int32 scalar.
+      positions: int (B,) positions j within the epoch's order.
+      n_samples: N.
+
+    Returns:
+      int32 (n_particles, B) sample indices; for each particle and epoch, positions 0..N-1
+      give every sample exactly once.
+    """
+    half_bits = max(1, (max(n_samples - 1, 1).bit_length() + 1) // 2)
+    j = jnp.broadcast_to(positions.astype(jnp.uint32), (keys.shape[0],) + positions.shape)
+    y = _feistel(keys, epoch, j, half_bits)
+    n = jnp.uint32(n_samples)
+    for _ in range(WALKS_UNROLLED):  # P(outside) <= 3/4 per walk (1/2 on average): unrolled,
+        y = jnp.where(y >= n, _feistel(keys, epoch, y, half_bits), y)  # one fused loop
+    y = jax.lax.while_loop(  # the rare rest
+        lambda y: jnp.any(y >= n),
+        lambda y: jnp.where(y >= n, _feistel(keys, epoch, y, half_bits), y),
+        y,
+    )
+    return y.astype(jnp.int32)
 
 
 def _per_particle(fn, x, idx):
@@ -73,18 +130,19 @@ class Minibatch:
         return landscape
 
     def init(self, landscape: Landscape, key: PRNGKey, n_particles: int):
-        """Shuffled sample orders for the first epoch (`()` when sampling with replacement)."""
-        fs = self._check(landscape)
+        """Each particle's shuffling key (`()` when sampling with replacement)."""
+        self._check(landscape)
         n_particles = check_int("n_particles", n_particles)
         if self.replace:
             return ()
         zero = jnp.zeros((), jnp.int32)
-        return MinibatchState(_shuffle(key, n_particles, fs.n_samples), zero, zero)
+        keys = jax.random.bits(key, (n_particles, 2), jnp.uint32)
+        return MinibatchState(keys, zero, zero)
 
     def gradient(self, landscape: Landscape, x: PyTree, state, key: PRNGKey):
         """The batch-mean gradient of every particle, and the state for the next step.
 
-        Without replacement, `key` is used only at the end of an epoch, to reshuffle.
+        Without replacement `key` is not used: the batches come from the particles' keys.
         """
         fs = self._check(landscape)
         n_particles, size = jax.tree.leaves(x)[0].shape[0], self.batch_size
@@ -92,14 +150,12 @@ class Minibatch:
             idx = jax.random.randint(key, (n_particles, size), 0, fs.n_samples, jnp.int32)
             new_state = state
         else:
-            idx = jax.lax.dynamic_slice_in_dim(state.perm, state.batch * size, size, axis=1)
+            positions = state.batch * size + jnp.arange(size, dtype=jnp.int32)
+            idx = sample_order(state.keys, state.epoch, positions, fs.n_samples)
             nxt = state.batch + 1
             done = nxt == fs.n_samples // size
-            perm = jax.lax.cond(
-                done, lambda: _shuffle(key, n_particles, fs.n_samples), lambda: state.perm
-            )
             new_state = MinibatchState(
-                perm, jnp.where(done, 0, nxt).astype(jnp.int32), state.epoch + done
+                state.keys, jnp.where(done, 0, nxt).astype(jnp.int32), state.epoch + done
             )
         grads = _per_particle(jax.grad(fs.batch_energy), x, idx)
         return grads, new_state
@@ -134,12 +190,11 @@ class Minibatch:
 def minibatch(batch_size: int, replace: bool = False) -> Minibatch:
     """Mini-batch gradient noise on a `FiniteSum` landscape (see the module docstring).
 
-    Without replacement each particle walks, epoch after epoch, through its own random
-    permutation of the N samples in N // B consecutive batches of size B (the last incomplete
-    batch is dropped) and is reshuffled at the start of every epoch; with replacement each
-    step draws B i.i.d. indices per particle. The gradient of a particle is the mean of its
-    batch's per-sample gradients. All permutations (or indices) of the ensemble come from one
-    random call.
+    Without replacement each particle walks, epoch after epoch, through its own pseudo-random
+    permutation of the N samples (`sample_order`: a keyed Feistel network, new every epoch)
+    in N // B consecutive batches of size B (the last incomplete batch is dropped); with
+    replacement each step draws B i.i.d. indices per particle. The gradient of a particle is
+    the mean of its batch's per-sample gradients.
 
     Args:
       batch_size: B >= 1 (<= N without replacement, checked against the landscape).

@@ -201,10 +201,45 @@ def test_minibatch_without_replacement_visits_each_sample_once_per_epoch(n_sampl
     else:  # the dropped remainder differs between particles and epochs
         assert len({tuple(row) for row in per_epoch.reshape(-1, n_samples)}) > 1
     assert int(state.epoch) == n_epochs and int(state.batch) == 0
-    assert state.perm.dtype == jnp.int32 and state.perm.shape == (n_particles, n_samples)
+    assert state.keys.dtype == jnp.uint32 and state.keys.shape == (n_particles, 2)  # O(1) each
     first = counts[:, 0]  # (epoch, particle, sample): the first batch of each epoch
     assert len({tuple(b) for b in first[0]}) > 1  # particles have their own orders
     assert not np.array_equal(first[0], first[1])  # and are reshuffled every epoch
+
+
+@pytest.mark.parametrize("n_samples", [1, 2, 3, 10, 64, 65, 1438])
+def test_sample_order_is_a_permutation_per_particle_and_epoch(n_samples):
+    from landscape.minibatch import sample_order
+
+    keys = jax.random.bits(jax.random.key(0), (5, 2), jnp.uint32)
+    positions = jnp.arange(n_samples)
+    orders = [np.asarray(sample_order(keys, jnp.int32(e), positions, n_samples)) for e in (0, 1)]
+    for order in orders:
+        assert order.shape == (5, n_samples) and order.dtype == np.int32
+        np.testing.assert_array_equal(np.sort(order, axis=1), np.tile(positions, (5, 1)))
+    if n_samples >= 10:  # particles and epochs get different orders, not the identity
+        assert len({tuple(row) for row in orders[0]}) == 5
+        assert not np.array_equal(orders[0], orders[1])
+        assert not np.array_equal(orders[0][0], np.arange(n_samples))
+    # a batch is the same slice of the order, wherever it is computed
+    part = sample_order(keys, jnp.int32(1), positions[3:7], n_samples) if n_samples > 7 else None
+    if part is not None:
+        np.testing.assert_array_equal(part, orders[1][:, 3:7])
+
+
+def test_sample_order_positions_are_uniform_over_samples():
+    """Where sample 0 lands in the order, over many keys: uniform on [0, N) (chi-squared)."""
+    from scipy.stats import chisquare
+
+    from landscape.minibatch import sample_order
+
+    n_samples, n_keys = 20, 20_000
+    keys = jax.random.bits(jax.random.key(1), (n_keys, 2), jnp.uint32)
+    order = np.asarray(sample_order(keys, jnp.int32(3), jnp.arange(n_samples), n_samples))
+    where = np.argmax(order == 0, axis=1)
+    assert chisquare(np.bincount(where, minlength=n_samples)).pvalue > 1e-3
+    first = np.bincount(order[:, 0], minlength=n_samples)  # the first sample of an epoch
+    assert chisquare(first).pvalue > 1e-3
 
 
 def test_minibatch_epoch_average_is_the_full_gradient_for_pytree_params():

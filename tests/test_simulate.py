@@ -8,7 +8,7 @@ import optax
 import pytest
 
 import integrators as itg
-from integrators.simulate import _run
+from integrators.simulate import _runner
 from landscape._base import Landscape
 
 LAMBDA = np.array([1.0, 2.0, 3.0])
@@ -91,11 +91,11 @@ def test_no_recompilation_for_new_numeric_hyperparameters():
     compiled scan (counted both by jit's cache and by traces of the energy function)."""
     x = jnp.zeros((4, 3))
     itg.simulate(itg.momentum(0.1, momentum=0.9, temperature=0.5), BOWL, x, 5)
-    cache, traces = _run._cache_size(), TRACES["count"]
+    cache, traces = _runner()._cache_size(), TRACES["count"]
     for lr, beta, temperature in [(0.2, 0.5, 1.0), (0.05, 0.0001, 2.0)]:
         traj = itg.simulate(itg.momentum(lr, momentum=beta, temperature=temperature), BOWL, x, 5)
         assert np.all(np.isfinite(traj.positions))
-    assert _run._cache_size() == cache
+    assert _runner()._cache_size() == cache
     assert TRACES["count"] == traces
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import integrators as itg
-from integrators.simulate import _run
+from integrators.simulate import _runner
 from landscape.data import digits
 from landscape.mlp import mlp
 
@@ -46,9 +46,9 @@ def test_epochs_seeds_metrics_and_no_recompilation(small):
     assert len(np.unique(np.asarray(res.train_loss[:, -1]))) == 3
     assert np.all(np.asarray(res.train_loss[:, -1]) < np.asarray(res.train_loss[:, 0]))
     assert not np.any(np.asarray(res.diverged))
-    size = _run._cache_size()
+    size = _runner()._cache_size()
     again = itg.train(model, data, itg.momentum(0.2, 0.9), key=jax.random.key(1), **kw)
-    assert _run._cache_size() == size  # new key and lr: same compiled scan
+    assert _runner()._cache_size() == size  # new key and lr: same compiled scan
     assert not np.allclose(again.train_loss, res.train_loss)
 
 
