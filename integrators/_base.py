@@ -188,13 +188,9 @@ def is_zero(value) -> bool:
 
 
 def tree_normal(key: PRNGKey, tree: PyTree) -> PyTree:
-    """Standard normal noise shaped like `tree`: one random call per leaf, never per particle."""
-    leaves, treedef = jax.tree_util.tree_flatten(tree)
-    keys = list(jax.random.split(key, len(leaves))) if len(leaves) > 1 else [key]
-    noise = [
-        prng.normal(k, jnp.shape(x), jnp.result_type(x)) for k, x in zip(keys, leaves, strict=True)
-    ]
-    return jax.tree_util.tree_unflatten(treedef, noise)
+    """Standard normal noise shaped like `tree`: one random call per leaf, never per particle
+    (`integrators.prng.tree_normal`)."""
+    return prng.tree_normal(key, tree)
 
 
 def zeros_like(tree: PyTree) -> PyTree:

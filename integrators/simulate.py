@@ -399,8 +399,7 @@ def _plan(
     # (GD) gain from several steps per loop on columns, Langevin (counter-mode noise fused
     # in) from two; states of three leaves or more (Adam) from two steps per loop in the
     # (n, dim) layout; other states (momentum, RMSprop) and gradient noise models (networks)
-    # run one step per loop iteration, checked per chunk; random single trajectories are
-    # fastest checked step by step
+    # and random single trajectories run one step per loop iteration, checked per chunk
     exact_gradient = noise is _EXACT or isinstance(noise, Exact)
     columns = by_columns and exact_gradient and (leaves <= 1 or streams)
     if fuse is not None:
@@ -408,9 +407,7 @@ def _plan(
     if record_every is not None and record_every < 2 * FUSE:
         return columns, 0
     one = x0.shape[0] == 1 and not integrator.sweep_size if by_columns else False
-    if stochastic and (one or streams):
-        return columns, 0
-    if streams or not exact_gradient:
+    if streams or not exact_gradient or (stochastic and one):
         return columns, 1
     if not columns:
         return columns, FUSE_MULTI if leaves >= 3 else 1
@@ -525,8 +522,19 @@ def _run_impl(
     state = integrator.init(x0)
     noise_state = noise.init(landscape, key_noise, n_flat)
 
-    def step_keys(t):
-        return jax.random.split(jax.random.fold_in(key_run, t))
+    key_grad, key_step = jax.random.split(key_run)
+
+    def key_table(t0, length):
+        """The keys of steps t0 .. t0 + length - 1 (fold_in of the step index), derived in
+        one vectorised call per chunk: a key derivation per step costs ~1 µs on CPU, 10x a
+        step of one particle, and XLA would repeat it per particle if fused into the step."""
+        ts = t0 + jnp.arange(length, dtype=jnp.int32)
+        fold = jax.vmap(jax.random.fold_in, in_axes=(None, 0))
+        # materialised: fused into the step, XLA would recompute the table for each particle
+        return jax.lax.optimization_barrier((fold(key_grad, ts), fold(key_step, ts)))
+
+    def keys_at(table, i):
+        return table[0][i], table[1][i]
 
     # With `columns`, the integrator steps an (*batch, d) ensemble held as d arrays of shape
     # batch (structure of arrays): the gradient is elementwise, and XLA fuses `fuse` steps
@@ -549,19 +557,19 @@ def _run_impl(
 
             return _map(lambda t: _interleave(t) if is_cols(t) else t, tree, is_leaf=is_cols)
 
-        def column_step(cols, noise_state, t):
-            k_grad, k_step = step_keys(t)
+        def column_step(cols, noise_state, keys):
+            k_grad, k_step = keys
             grads = _Columns(column_grad(cols.params))
             return integrator.step(cols, grads, k_step), noise_state
 
-        def full_step(state, noise_state, t):
-            new, noise_state = column_step(to_columns(state), noise_state, t)
+        def full_step(state, noise_state, keys):
+            new, noise_state = column_step(to_columns(state), noise_state, keys)
             return from_columns(new), noise_state
 
     else:
 
-        def full_step(state, noise_state, t):
-            k_grad, k_step = step_keys(t)
+        def full_step(state, noise_state, keys):
+            k_grad, k_step = keys
             grads, noise_state = noise.gradient(landscape, flat(state.params), noise_state, k_grad)
             return integrator.step(state, unflat(grads), k_step), noise_state
 
@@ -579,10 +587,10 @@ def _run_impl(
     def update_streams(acc, x, t):
         return {name: accumulator.update(acc[name], x, t) for name, accumulator in stream}
 
-    def one_step(carry, t):
+    def one_step(carry, t, keys):
         """One exact step: divergence checked and frozen per particle."""
         state, noise_state, alive, diverged_step, acc = carry
-        new, noise_state = full_step(state, noise_state, t)
+        new, noise_state = full_step(state, noise_state, keys)
         ok = particle_ok(new.params)
         diverged_step = jnp.where(alive & ~ok, t + 1, diverged_step)
         alive = alive & ok
@@ -591,7 +599,10 @@ def _run_impl(
         return (state, noise_state, alive, diverged_step, acc)
 
     def exact_steps(carry, t0, length):
-        return jax.lax.fori_loop(0, length, lambda i, c: one_step(c, t0 + i), carry)
+        table = key_table(t0, length)
+        return jax.lax.fori_loop(
+            0, length, lambda i, c: one_step(c, t0 + i, keys_at(table, i)), carry
+        )
 
     if columns:
         layout_in, layout_out, block_step, block_positions = (
@@ -604,8 +615,9 @@ def _run_impl(
         layout_in = layout_out = block_positions = lambda tree: tree  # noqa: E731
         block_step = full_step
 
-    def fused_block(carry, t0, length):
-        """`length` steps unrolled into one loop iteration (one fused loop on columns).
+    def fused_block(carry, t0, length, table, i0):
+        """`length` steps unrolled into one loop iteration (one fused loop on columns);
+        their keys are entries i0, i0 + 1, ... of the chunk's key `table`.
 
         A coordinate that leaves [-bound, bound] (or is not finite) is set to NaN, which
         every later update θ + Δθ keeps, so `checked` finds it at the end of the chunk.
@@ -614,7 +626,7 @@ def _run_impl(
         inner = layout_in(state0)
         for i in range(length):
             t = t0 + i
-            new, noise_state = block_step(inner, noise_state, t)
+            new, noise_state = block_step(inner, noise_state, keys_at(table, i0 + i))
             new = new._replace(params=_map(lambda a: _poison(a, bound), new.params))
             if stream:  # the accumulators see frozen particles where they froze
                 new = freeze(new, inner, alive)
@@ -631,13 +643,17 @@ def _run_impl(
         the step-by-step check.
         """
         n_blocks, rem = divmod(length, fuse)
+        table = key_table(t0, length)
         fast = carry
         if n_blocks:
             fast = jax.lax.fori_loop(
-                0, n_blocks, lambda b, c: fused_block(c, t0 + b * fuse, fuse), fast
+                0,
+                n_blocks,
+                lambda b, c: fused_block(c, t0 + b * fuse, fuse, table, b * fuse),
+                fast,
             )
         if rem:
-            fast = fused_block(fast, t0 + n_blocks * fuse, rem)
+            fast = fused_block(fast, t0 + n_blocks * fuse, rem, table, n_blocks * fuse)
         alive = carry[2]
         state = freeze(fast[0], carry[0], alive)
         fast = (state,) + fast[1:]
