@@ -177,9 +177,7 @@ def normal(key, shape=(), dtype=None, offset: int = 0) -> jax.Array:
     size = int(np.prod(shape, dtype=np.int64))
     if size + offset >= 2**32:
         raise ValueError(f"{size} random draws at offset {offset}: at most 2**32 in all.")
-    # the key as two scalars computed once (a barrier): XLA would otherwise recompute the
-    # key's derivation for every element of the loop it fuses the draws into
-    data = lax.optimization_barrier(jax.random.key_data(key))
+    data = jax.random.key_data(key)
     counter = (lax.iota(jnp.uint32, size) + np.uint32(offset)).reshape(shape)
     w0, w1 = threefry2x32(data[..., 0], data[..., 1], counter, jnp.zeros_like(counter))
     return box_muller(w0, w1).astype(dtype)
