@@ -69,11 +69,6 @@ def ema(moment: PyTree, value: PyTree, decay) -> PyTree:
     return _map(lambda m, x: (1 - _as(decay, m)) * x + _as(decay, m) * m, moment, value)
 
 
-def debias(moment: PyTree, decay, count) -> PyTree:
-    """Bias correction m / (1 − β^count) of an EMA started at zero."""
-    return _map(lambda m: m / (1 - _as(decay, m) ** count.astype(m.dtype)), moment)
-
-
 def adam_direction(mu, nu, count, b1, b2, eps, eps_root):
     r"""m̂ / (√(v̂ + ε_root) + ε): the preconditioned velocity of Adam.
 

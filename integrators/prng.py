@@ -23,6 +23,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -109,7 +110,7 @@ def counter_key(key: jax.Array) -> jax.Array:
     Raw uint32[2] keys (`jax.random.PRNGKey`) and new-style threefry keys are converted.
     """
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        if jax.random.key_impl(key) != jax.random.key_impl(jax.random.key(0)):
+        if jax.random.key_impl(key) != _spec("threefry2x32"):
             return key
         data = jax.random.key_data(key)
     elif key.dtype == jnp.uint32 and key.shape[-1:] == (2,):
@@ -127,9 +128,15 @@ _COS_TAYLOR = tuple((-1) ** k / math.factorial(2 * k) for k in range(7))
 
 def is_counter_key(key) -> bool:
     """Whether `key` is a key of the counter-mode generator."""
-    return jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and (
-        jax.random.key_impl(key) == jax.random.key_impl(jax.random.key(0, impl=THREEFRY_COUNTER))
+    return jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and jax.random.key_impl(key) == _spec(
+        THREEFRY_COUNTER
     )
+
+
+@functools.cache
+def _spec(impl):
+    """`jax.random.key_impl` of a key of `impl` (computed once)."""
+    return jax.random.key_impl(jax.random.key(0, impl=impl))
 
 
 def box_muller(w0, w1):
@@ -202,12 +209,15 @@ def tree_normal(key, tree):
     sizes = [int(np.prod(jnp.shape(x), dtype=np.int64)) for x in leaves]
     small = sum(sizes) <= SMALL_DRAW and is_counter_key(key)
     if small and len(leaves) > 1 and all(d.itemsize <= 4 for d in dtypes):
-        out, offset = [], 0
-        for x, dtype in zip(leaves, dtypes, strict=True):
-            out.append(normal(key, jnp.shape(x), dtype, offset))
-            offset += int(np.prod(jnp.shape(x), dtype=np.int64))
+        offsets = np.cumsum([0] + sizes[:-1])
+        keys = [key] * len(leaves)
     else:
-        keys = [jax.random.fold_in(key, i) for i in range(len(leaves))]
-        keys = keys if len(leaves) > 1 else [key]
-        out = [normal(k, jnp.shape(x), d) for k, x, d in zip(keys, leaves, dtypes, strict=True)]
+        offsets = [0] * len(leaves)
+        keys = (
+            [key] if len(leaves) == 1 else [jax.random.fold_in(key, i) for i in range(len(leaves))]
+        )
+    out = [
+        normal(k, jnp.shape(x), d, int(o))
+        for k, x, d, o in zip(keys, leaves, dtypes, offsets, strict=True)
+    ]
     return jax.tree_util.tree_unflatten(treedef, out)
