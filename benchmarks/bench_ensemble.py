@@ -190,8 +190,8 @@ STEPS = {
     ("gd", "hand scan"): (4096, 200_000),
     ("adam", "optdyn"): (2048, 100_000),
     ("adam", "hand scan"): (2048, 100_000),
-    ("langevin", "optdyn"): (512, 20_000),
-    ("langevin", "hand scan"): (512, 20_000),
+    ("langevin", "optdyn"): (1024, 200_000),
+    ("langevin", "hand scan"): (512, 200_000),
     "per-step jit": (100, 2000),
     "NumPy": (100, 5000),
 }

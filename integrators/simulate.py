@@ -31,7 +31,7 @@ import numpy as np
 from integrators._base import Integrator, _is_number, _is_sweep_value
 from integrators._columns import column_gradient
 from integrators._types import PRNGKey, PyTree
-from integrators.prng import counter_key
+from integrators.prng import counter_key, is_counter_key, stream_key, stream_normals, table_key
 from landscape._base import Landscape
 from landscape._validate import check_int, check_positive
 
@@ -326,10 +326,16 @@ pytree landscape (one network: +5 to +20% for SGD, momentum and Adam; for 16 net
 on analytic landscapes one step per iteration is faster)."""
 FUSE_MULTI = 2
 """Steps per loop iteration by default for states of three leaves or more (Adam)."""
-FUSE_RANDOM = 2
+FUSE_RANDOM = 4
 """Random steps fused by default on an ensemble (column layout, one state leaf)."""
+FUSE_RANDOM_ONE = 2
+"""Random steps fused by default for a single trajectory (column layout, one state leaf):
+its normals are read from a per-chunk table (`TABLE_SIZE`)."""
 CHUNK_BLOCKS = 128
 """Fused blocks between two divergence checks (a chunk that diverged is run again exactly)."""
+TABLE_SIZE = 64
+"""Systems of at most this many numbers (all particles) read the normals of each step from
+a table computed per chunk (`prng.stream_normals`) instead of running Threefry in the step."""
 
 
 _PROFILES: dict = {}
@@ -405,10 +411,11 @@ def _plan(
     )
     # measured on 2-D Rosenbrock (benchmarks/), float32, N = 10⁵ and 1: one-leaf states
     # (GD) gain from several steps per loop on columns, Langevin (counter-mode noise fused
-    # in) from two; states of three leaves or more (Adam) from two steps per loop in the
-    # (n, dim) layout, and so does one network with a gradient noise model; other
-    # states (momentum, RMSprop) and random single trajectories run one step per loop
-    # iteration, checked per chunk
+    # in) from four, one Langevin trajectory (noise read from a per-chunk table) from two;
+    # states of three leaves or more (Adam) from two steps per loop in the (n, dim)
+    # layout, and so does one network with a gradient noise model; other states
+    # (momentum, RMSprop, underdamped Langevin: two steps ran 6x slower on N = 10⁵) run one
+    # step per loop iteration, checked per chunk
     exact_gradient = noise is _EXACT or isinstance(noise, Exact)
     columns = by_columns and exact_gradient and (leaves <= 1 or streams)
     if fuse is not None:
@@ -419,12 +426,12 @@ def _plan(
     if not exact_gradient and not streams:  # one network (a pytree) gains from two steps
         single = jax.tree_util.tree_leaves(x0)[0].shape[0] == 1 and not integrator.sweep_size
         return columns, FUSE_NOISE if landscape.dim is None and single else 1
-    if streams or (stochastic and one):
+    if streams:
         return columns, 1
     if not columns:
         return columns, FUSE_MULTI if leaves >= 3 else 1
     if stochastic:
-        return columns, FUSE_RANDOM
+        return columns, FUSE_RANDOM_ONE if one else FUSE_RANDOM
     return columns, FUSE_ONE if one else FUSE
 
 
@@ -536,16 +543,37 @@ def _run_impl(
 
     key_grad, key_step = jax.random.split(key_run)
 
+    streams = is_counter_key(key_grad)
+    size = sum(int(np.prod(jnp.shape(a))) for a in jax.tree_util.tree_leaves(x0))
+    tables = streams and size <= TABLE_SIZE
+
     def key_table(t0, length):
-        """The keys of steps t0 .. t0 + length - 1 (fold_in of the step index), derived in
-        one vectorised call per chunk: a key derivation per step costs ~1 µs on CPU, 10x a
-        step of one particle, and XLA would repeat it per particle if fused into the step."""
+        """The keys of steps t0 .. t0 + length - 1.
+
+        Counter-mode keys: step t draws from stream t of each key (`prng.stream_key`), built
+        from t without hashing, so the table is just t0; for a small system
+        (`TABLE_SIZE`) the first normals of every stream of the chunk are computed here in
+        one vectorised call (`prng.stream_normals`), and the steps read them. Other keys:
+        fold_in of the step index, in one vectorised call per chunk: a key derivation per
+        step costs ~1 µs on CPU, 10x a step of one particle, and XLA would repeat it per
+        particle if fused into the step.
+        """
         ts = t0 + jnp.arange(length, dtype=jnp.int32)
+        if tables:  # computed outside the loop over the chunk's steps
+            return t0, stream_normals(key_grad, ts, size), stream_normals(key_step, ts, size)
+        if streams:
+            return t0
         fold = jax.vmap(jax.random.fold_in, in_axes=(None, 0))
         # materialised: fused into the step, XLA would recompute the table for each particle
         return jax.lax.optimization_barrier((fold(key_grad, ts), fold(key_step, ts)))
 
     def keys_at(table, i):
+        if tables:
+            t0, (g0, g1), (s0, s1) = table
+            t = t0 + i
+            return table_key(key_grad, t, g0[i], g1[i]), table_key(key_step, t, s0[i], s1[i])
+        if streams:
+            return stream_key(key_grad, table + i), stream_key(key_step, table + i)
         return table[0][i], table[1][i]
 
     # With `columns`, the integrator steps an (*batch, d) ensemble held as d arrays of shape

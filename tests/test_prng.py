@@ -6,6 +6,8 @@ check it against closed forms: the N(0, 1) moments and tails, Box–Muller's kno
 Langevin's exact finite-step stationary law on a quadratic, through the fused simulator.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -111,3 +113,121 @@ def test_fused_random_steps_equal_step_by_step_and_divergence_is_exact():
     assert not bool(jnp.any(fused.diverged))
     np.testing.assert_allclose(fused.final_state.params, exact.final_state.params, rtol=1e-5,
                                atol=1e-6)  # fmt: skip
+
+
+def test_box_muller_pair_first_is_box_muller_and_second_is_the_signed_sine():
+    rng = np.random.default_rng(0)
+    w0 = jnp.asarray(rng.integers(0, 2**32, 10_000, dtype=np.uint64).astype(np.uint32))
+    w1 = jnp.asarray(rng.integers(0, 2**32, 10_000, dtype=np.uint64).astype(np.uint32))
+    z0, z1 = prng.box_muller_pair(w0, w1)
+    np.testing.assert_array_equal(z0, prng.box_muller(w0, w1))
+    # z1 = ± r sin a, with the sign from the second-lowest bit of w1
+    u = (np.asarray(w0, np.float64) + 0.5) * 2.0**-32
+    r = np.sqrt(-2 * np.log(u))
+    a = np.pi / 2 * (np.asarray(w1) >> 9) / 2**23
+    sign = np.where((np.asarray(w1) >> 1) & 1, -1.0, 1.0)
+    np.testing.assert_allclose(np.asarray(z1, np.float64), sign * r * np.sin(a), atol=5e-6)
+
+
+def test_float32_normal_pairs_are_independent_normals():
+    z0, z1 = prng.normal_pair(prng.key(4), (N,), jnp.float32)
+    z0, z1 = np.asarray(z0, np.float64), np.asarray(z1, np.float64)
+    se = 1 / np.sqrt(N)
+    for z in (z0, z1):
+        assert abs(z.mean()) < 4 * se
+        assert abs(z.var() - 1) < 4 * np.sqrt(2) * se
+        assert abs(np.mean(z**4) - 3) < 4 * np.sqrt(96) * se
+    assert abs(np.mean(z0 * z1)) < 4 * se
+    assert abs(np.mean(z0**2 * z1**2) - 1) < 4 * np.sqrt(8) * se  # Var z0²z1² = 9 − 1
+    # the radius: z0² + z1² is exponential with mean 2 (chi-squared, 2 degrees of freedom)
+    assert stats.kstest(z0**2 + z1**2, "expon", args=(0, 2)).pvalue > 1e-3
+
+
+def test_stream_keys_are_counter_streams_of_one_key():
+    key = prng.key(6)
+    same = prng.normal(prng.stream_key(key, 0), (100,), jnp.float32)
+    np.testing.assert_array_equal(same, prng.normal(key, (100,), jnp.float32))
+    a = np.asarray(prng.normal(prng.stream_key(key, 1), (N,), jnp.float32), np.float64)
+    b = np.asarray(prng.normal(prng.stream_key(key, 2), (N,), jnp.float32), np.float64)
+    assert abs(np.mean(a * b)) < 4 / np.sqrt(N)
+    assert abs(a.var() - 1) < 4 * np.sqrt(2 / N)
+    # a traced stream number gives the same numbers; arrays of streams broadcast
+    traced = jax.jit(lambda s: prng.normal(prng.stream_key(key, s), (100,), jnp.float32))
+    np.testing.assert_allclose(traced(1), a[:100], rtol=1e-6, atol=1e-6)  # jit: other rounding
+    keys = prng.stream_key(key, jnp.arange(3))
+    assert keys.shape == (3,) and prng.is_stream_key(keys)
+    # every jax.random function works on them; derived keys are new streams
+    u = jax.random.uniform(prng.stream_key(key, 1), (1000,))
+    assert 0.45 < float(u.mean()) < 0.55
+    k1, k2 = jax.random.split(prng.stream_key(key, 1))
+    for derived in (k1, k2, jax.random.fold_in(prng.stream_key(key, 1), 3)):
+        assert prng.is_stream_key(derived)
+        c = np.asarray(prng.normal(derived, (N,), jnp.float32), np.float64)
+        assert abs(np.mean(a * c)) < 4 / np.sqrt(N)
+    with pytest.raises(ValueError, match="counter-mode key"):
+        prng.stream_key(jax.random.key(0), 1)
+
+
+def test_table_keys_read_the_numbers_of_their_stream():
+    """Equal up to float32 rounding: the table is computed by another XLA program, whose
+    log and polynomial may round differently in the last bit."""
+    key = prng.key(8)
+    same = functools.partial(np.testing.assert_allclose, rtol=1e-6, atol=1e-6)
+    streams = jnp.arange(5, 10)
+    z0, z1 = prng.stream_normals(key, streams, 4)
+    assert z0.shape == z1.shape == (5, 4)
+    for j in (0, 3):
+        table = prng.table_key(key, streams[j], z0[j], z1[j])
+        plain = prng.stream_key(key, streams[j])
+        for shape, offset in (((3,), 0), ((1,), 3), ((2, 2), 0), ((6,), 0), ((2,), 3)):
+            same(  # within the table, and past it (computed)
+                prng.normal(table, shape, jnp.float32, offset),
+                prng.normal(plain, shape, jnp.float32, offset),
+            )
+            for a, b in zip(
+                prng.normal_pair(table, shape, jnp.float32, offset),
+                prng.normal_pair(plain, shape, jnp.float32, offset),
+                strict=True,
+            ):
+                same(a, b)
+        tree = {"a": jnp.zeros((2,), jnp.float32), "b": jnp.zeros((2,), jnp.float32)}
+        for a, b in zip(
+            jax.tree.leaves(prng.tree_normal(table, tree)),
+            jax.tree.leaves(prng.tree_normal(plain, tree)),
+            strict=True,
+        ):
+            same(a, b)
+        same(jax.random.uniform(table, (7,)), jax.random.uniform(plain, (7,)))
+        for derive in (lambda k: jax.random.split(k)[1], lambda k: jax.random.fold_in(k, 2)):
+            same(
+                prng.normal(derive(table), (3,), jnp.float32),
+                prng.normal(derive(plain), (3,), jnp.float32),
+            )
+
+
+def test_one_langevin_trajectory_has_independent_gaussian_noise_per_step():
+    """One particle, float32 (normals read from per-chunk tables): on U = ½x² the
+    increments ξ_t = (x_{t+1} − (1 − η)x_t)/√(2ηT) must be independent N(0, 1), across
+    steps and across the two coordinates, and the fused run must equal the exact one."""
+    lr, temperature, steps = 0.5, 1.0, 100_000
+    landscape = ls.quadratic(np.eye(2))
+    x0 = jnp.zeros((2,), jnp.float32)
+    opt = itg.langevin(lr, temperature)
+    traj = itg.simulate(opt, landscape, x0, steps, jax.random.key(9))
+    x = np.asarray(traj.positions, np.float64)
+    xi = (x[1:] - (1 - lr) * x[:-1]) / np.sqrt(2 * lr * temperature)
+    n = xi.shape[0]
+    se = 1 / np.sqrt(n)
+    for c in range(2):
+        z = xi[:, c]
+        assert abs(z.mean()) < 4 * se
+        assert abs(z.var() - 1) < 4 * np.sqrt(2) * se
+        assert abs(np.mean(z[1:] * z[:-1])) < 4 * se  # consecutive steps
+        assert abs(np.mean(z[2:] * z[:-2])) < 4 * se
+    assert abs(np.mean(xi[:, 0] * xi[:, 1])) < 4 * se  # the two coordinates
+    # the stationary variance (T/λ)/(1 − ηλ/2) = 4/3; x² has correlation time
+    # (1 + φ²)/(1 − φ²) = 5/3 steps for φ = 1 − ηλ
+    var = 4 / 3
+    assert abs(np.mean(x[1000:] ** 2) / var - 1) < 4 * np.sqrt(2 * (5 / 3) / (2 * n))
+    fused = itg.simulate(opt, landscape, x0, steps, jax.random.key(9), record=False)
+    np.testing.assert_allclose(fused.final_state.params.reshape(-1), x[-1], rtol=1e-5, atol=1e-5)
