@@ -13,8 +13,12 @@ into one loop over the particles; divergence is then checked once per chunk of s
 position leaving [-bound, bound] is poisoned with NaN, which sticks), and a chunk in which
 a particle diverged is replayed step by step, so the reported step stays exact. Random
 numbers come from Threefry-2x32 in counter mode (`integrators.prng`; float32 normals by
-Box–Muller), which XLA fuses into the step; the step keys of a chunk are derived in one
-vectorised call. On a CPU with AVX-512 the scan is compiled for 512-bit vectors.
+Box–Muller, two per block), which XLA fuses into the step; step t draws from stream t of
+the run's key (the step number is the second counter word: no key is derived per step),
+and a single trajectory reads its normals from a table computed once per chunk. Other
+(n, dim) ensembles on analytic landscapes get their gradient by columns too
+(`landscape.exact_gradient`), one elementwise expression fused into the step. On a CPU
+with AVX-512 the scan is compiled for 512-bit vectors.
 `record=False` stores nothing per step; `stream=` accumulates statistics inside the scan
 (`integrators.streaming`).
 """
@@ -29,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from integrators._base import Integrator, _is_number, _is_sweep_value
-from integrators._columns import column_gradient
+from integrators._columns import column_gradient, interleave
 from integrators._types import PRNGKey, PyTree
 from integrators.prng import counter_key, is_counter_key, stream_key, stream_normals, table_key
 from landscape._base import Landscape
@@ -83,7 +87,9 @@ class _ExactGradient:
         return ()
 
     def gradient(self, landscape, x, state, key):
-        return jax.vmap(jax.grad(landscape.energy))(x), state
+        from landscape.noise import exact_gradient
+
+        return exact_gradient(landscape, x), state
 
 
 _EXACT = _ExactGradient()
@@ -222,8 +228,9 @@ def simulate(
         `kinetic_energy` are None): memory stays that of the ensemble and the streams,
         whatever the number of steps.
       fuse: steps fused into one loop over the particles (one scan iteration); default
-        (None) picks it from measurements (4 for GD on an analytic landscape, 2 for
-        Langevin, Adam and one network, else 1); 0 checks divergence after every step.
+        (None) picks it from measurements (4 for GD and Langevin on an analytic landscape,
+        16 and 2 for one such trajectory, 2 for Adam and one network, else 1); 0 checks
+        divergence after every step.
         Otherwise divergence is checked once per chunk of `CHUNK_BLOCKS` fused blocks, and
         a chunk in which a particle diverged is run again step by step, so `diverged_step`
         is exact either way; the trajectory is the same up to rounding (same keys).
@@ -479,25 +486,6 @@ class _Columns(tuple):
         return cls(children)
 
 
-def _interleave(cols):
-    """Stack columns (*batch,) x d into (*batch, d) as one elementwise expression.
-
-    Σ_i pad(col_i) with the padding -0.0 (x + -0.0 = x exactly, signed zeros and NaN
-    included) rather than `jnp.stack`: XLA then emits one loop that computes all the
-    coordinates of a particle together, where a concatenate would recompute the fused steps
-    once per coordinate.
-    """
-    d = len(cols)
-    dtype = jnp.result_type(cols[0])
-    zero = jnp.asarray(-0.0, dtype)
-    out = None
-    for i, col in enumerate(cols):
-        config = [(0, 0, 0)] * jnp.ndim(col) + [(i, d - 1 - i, 0)]
-        term = jax.lax.pad(col[..., None], zero, config)
-        out = term if out is None else out + term
-    return out
-
-
 def _run_impl(
     dynamic,
     x0,
@@ -595,7 +583,7 @@ def _run_impl(
             def is_cols(t):
                 return isinstance(t, _Columns)
 
-            return _map(lambda t: _interleave(t) if is_cols(t) else t, tree, is_leaf=is_cols)
+            return _map(lambda t: interleave(t) if is_cols(t) else t, tree, is_leaf=is_cols)
 
         def column_step(cols, noise_state, keys):
             k_grad, k_step = keys
@@ -649,7 +637,7 @@ def _run_impl(
             to_columns,
             from_columns,
             column_step,
-            _interleave,
+            interleave,
         )
     else:
         layout_in = layout_out = block_positions = lambda tree: tree  # noqa: E731
