@@ -129,6 +129,8 @@ def _prepare_x0(x0, landscape: Landscape, ensemble: bool | None):
         raise ValueError("x0 is empty: give the starting position(s) as an array or pytree.")
 
     def to_float(a):
+        if isinstance(a, jax.Array) and jnp.issubdtype(a.dtype, jnp.inexact):
+            return a  # no eager op: a simulate call costs ~0.15 ms of Python and dispatch
         a = jnp.asarray(a)
         return a if jnp.issubdtype(a.dtype, jnp.inexact) else a.astype(jnp.result_type(float))
 
@@ -166,7 +168,7 @@ def _split_hyperparams(integrator: Integrator):
         elif _is_sweep_value(value):
             dynamic[name] = jnp.asarray(np.asarray(value, dtype=float))
         elif _is_number(value) and value != 0:
-            dynamic[name] = jnp.asarray(value)
+            dynamic[name] = value  # traced by jit as is (a Python number: weakly typed)
         else:
             static[name] = value
     return dynamic, tuple(sorted(static.items(), key=lambda kv: kv[0]))
@@ -254,9 +256,7 @@ def simulate(
     x0, is_ensemble = _prepare_x0(x0, landscape, ensemble)
     if key is None:
         key = jax.random.key(0)
-    if prng_impl == "counter":
-        key = counter_key(key)
-    elif prng_impl is not None:
+    if prng_impl not in ("counter", None):
         raise ValueError(
             f"prng_impl={prng_impl!r} is not allowed: use 'counter' (Threefry-2x32 in counter "
             "mode, fused into the step) or None (the key's own generator)."
@@ -288,6 +288,7 @@ def simulate(
         stream=stream,
         columns=columns,
         fuse=fuse,
+        counter=prng_impl == "counter",
     )
     if record_every is None:
         record_steps = np.zeros(0, dtype=int)
@@ -504,7 +505,10 @@ def _run_impl(
     stream=(),
     columns=False,
     fuse=1,
+    counter=False,
 ):
+    if counter:  # re-read inside the jit: no eager key operation per call
+        key = counter_key(key)
     integrator = (
         builder(**dynamic, **dict(static))
         if callable(builder) and not isinstance(builder, Integrator)
@@ -785,6 +789,7 @@ _STATIC = (
     "stream",
     "columns",
     "fuse",
+    "counter",
 )
 
 
