@@ -21,6 +21,14 @@ the second counter word: its draws are blocks (i, s). The simulator gives step t
 t of one key, so it derives no key per step (a hash per step cost 10x a step of one particle
 on CPU) and every (step, draw) pair still has its own counter.
 
+Float32 normals (`normal`, `normal_pair`, `tree_normal`) use Box–Muller with polynomial
+sine and cosine: `normal_pair` turns each block into two independent normals, which
+`tree_normal` uses for neighbouring leaves of one shape (the coordinates of an ensemble
+held as columns). A single trajectory draws so few numbers per step that the loop around
+the step dominates; `stream_normals` computes the normals of many streams in one
+vectorised call and `table_key` hands one stream's numbers to a step inside its key
+(`table_impl`), so the step only reads them.
+
 References:
   J. K. Salmon, M. A. Moraes, R. O. Dror, D. E. Shaw, "Parallel random numbers: as easy as
   1, 2, 3", SC '11 (2011).
