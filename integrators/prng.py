@@ -24,7 +24,8 @@ on CPU) and every (step, draw) pair still has its own counter.
 Float32 normals (`normal`, `normal_pair`, `tree_normal`) use Box–Muller with polynomial
 sine and cosine: `normal_pair` turns each block into two independent normals, which
 `tree_normal` uses for neighbouring leaves of one shape (the coordinates of an ensemble
-held as columns). A single trajectory draws so few numbers per step that the loop around
+held as columns). Float64 normals (`box_muller_pair64`) take 53-bit uniforms from two blocks
+per pair. A single trajectory draws so few numbers per step that the loop around
 the step dominates; `stream_normals` computes the normals of many streams in one
 vectorised call and `table_key` hands one stream's numbers to a step inside its key
 (`table_impl`), so the step only reads them.
@@ -347,9 +348,11 @@ _SIN_TAYLOR = tuple((-1) ** k / math.factorial(2 * k + 1) for k in range(7))
 
 
 def _polynomial(coefficients, b):
-    out = np.float32(coefficients[-1])
+    """Σ c_k b^k by Horner's rule, the coefficients in the dtype of b."""
+    dtype = jnp.result_type(b)
+    out = np.asarray(coefficients[-1], dtype)
     for c in coefficients[-2::-1]:
-        out = np.float32(c) + b * out
+        out = np.asarray(c, dtype) + b * out
     return out
 
 
@@ -379,74 +382,139 @@ def box_muller_pair(w0, w1):
     return z0, z1
 
 
-def _counter_blocks(key, shape, offset: int):
-    """Threefry blocks (offset + i, s) of a counter-mode key (s = 0) or a stream key."""
+def _counter_blocks(key, shape, offset: int, stride: int = 1):
+    """Threefry blocks (offset + i·stride, s) of a counter-mode key (s = 0) or a stream key,
+    for the flat index i of `shape`."""
     size = int(np.prod(shape, dtype=np.int64))
-    if size + offset >= 2**32:
-        raise ValueError(f"{size} random draws at offset {offset}: at most 2**32 in all.")
+    if offset + max(size - 1, 0) * stride >= 2**32:
+        raise ValueError(
+            f"{size} random draws at offset {offset}, stride {stride}: the counters pass 2**32."
+        )
     data = jax.random.key_data(key)
-    counter = (lax.iota(jnp.uint32, size) + np.uint32(offset)).reshape(shape)
+    counter = lax.iota(jnp.uint32, size) * np.uint32(stride) + np.uint32(offset)
+    counter = counter.reshape(shape)
     word = np.uint32(0) if is_counter_key(key) else data[..., 2]
     return threefry2x32(data[..., 0], data[..., 1], counter, jnp.broadcast_to(word, shape))
 
 
-def _tabulated(key, shape, offset: int):
-    """The (z0, z1) pairs of blocks offset .. offset + size − 1 read from a table key, or
-    None if the key holds no table or the range is not in it."""
+def _tabulated(key, shape, offset: int, stride: int = 1):
+    """The (z0, z1) pairs of blocks offset + i·stride read from a table key, or None if the
+    key holds no table or the blocks are not all in it."""
     blocks = _table_blocks(key)
     size = int(np.prod(shape, dtype=np.int64))
-    if not blocks or offset + size > blocks or key.shape != ():
+    last = offset + max(size - 1, 0) * stride
+    if not blocks or last >= blocks or key.shape != ():
         return None
     data = jax.random.key_data(key)
     z = [
-        lax.bitcast_convert_type(data[start + offset : start + offset + size], jnp.float32)
+        lax.bitcast_convert_type(data[start + offset : start + last + 1 : stride], jnp.float32)
         for start in (3, 3 + blocks)
     ]
     return tuple(a.reshape(shape) for a in z)
 
 
+_COS_TAYLOR64 = tuple((-1) ** k / math.factorial(2 * k) for k in range(12))
+_SIN_TAYLOR64 = tuple((-1) ** k / math.factorial(2 * k + 1) for k in range(12))
+"""Taylor series of cos and sin to a^22 and a^23: error < 1e-17 on [0, π/2)."""
+
+
+def box_muller_pair64(radius, angle):
+    r"""Two independent float64 standard normals from two Threefry blocks (four words).
+
+    .. math::
+        (z_0, z_1) = \sqrt{-2\ln u}\,(\cos 2\pi v, \sin 2\pi v),
+
+    u = (m + ½)·2⁻⁵³ ∈ (0, 1) and v = m'·2⁻⁵³ ∈ [0, 1) from the top 53 bits m, m' of the
+    64-bit numbers w0·2³² + w1 of the `radius` and `angle` blocks (Box & Muller 1958).
+    2πv = (π/2)(q + a') with the quadrant q = ⌊4v⌋: cos and sin of (π/2)a' ∈ [0, π/2) are
+    polynomials, rotated by q quarter turns (within 1e-15 of `jnp.cos`/`jnp.sin`, which
+    cost 6x more on CPU). Needs x64 (`jax_enable_x64`), as float64 itself does.
+    """
+
+    def mantissa(words):  # the top 53 bits of w0·2³² + w1, exactly, without 64-bit integers
+        hi = words[0].astype(jnp.float64)
+        return hi * 2.0**21 + (words[1] >> np.uint32(11)).astype(jnp.float64)
+
+    u = (mantissa(radius) + 0.5) * 2.0**-53
+    r = jnp.sqrt(-2 * jnp.log(u))
+    quarter = mantissa(angle) * 2.0**-51  # 4v ∈ [0, 4)
+    q = jnp.floor(quarter)
+    a = (quarter - q) * (np.pi / 2)
+    b = a * a
+    c, s = _polynomial(_COS_TAYLOR64, b), a * _polynomial(_SIN_TAYLOR64, b)
+    odd = (q == 1) | (q == 3)  # (cos, sin) of θ + π/2 = (−sin θ, cos θ)
+    x, y = jnp.where(odd, -s, c), jnp.where(odd, c, s)
+    flip = q >= 2  # θ + π: both change sign
+    return r * jnp.where(flip, -x, x), r * jnp.where(flip, -y, y)
+
+
+def _draw_pair(key, shape, dtype, offset: int, stride: int):
+    """(z0, z1) of element i from block offset + i·stride (float64: blocks offset + i·stride
+    and offset + i·stride + 1, so a float64 draw needs stride >= 2)."""
+    if dtype.itemsize > 4:
+        radius = _counter_blocks(key, shape, offset, stride)
+        return box_muller_pair64(radius, _counter_blocks(key, shape, offset + 1, stride))
+    table = _tabulated(key, shape, offset, stride)
+    if table is None:
+        table = box_muller_pair(*_counter_blocks(key, shape, offset, stride))
+    return table[0].astype(dtype), table[1].astype(dtype)
+
+
+def _width(dtype) -> int:
+    """Threefry blocks per number or pair: 1 in float32 (or narrower), 2 in float64 (53-bit
+    radius and angle)."""
+    return 2 if dtype.itemsize > 4 else 1
+
+
 def _fast(key, dtype) -> bool:
     counter = is_counter_key(key) or is_stream_key(key) or _table_blocks(key) > 0
-    return counter and dtype.itemsize <= 4 and jnp.issubdtype(dtype, jnp.floating)
+    return counter and jnp.issubdtype(dtype, jnp.floating) and dtype.itemsize <= 8
 
 
 def _dtype(dtype):
     return jnp.dtype(jnp.result_type(float) if dtype is None else dtype)
 
 
-def normal(key, shape=(), dtype=None, offset: int = 0) -> jax.Array:
+def normal(key, shape=(), dtype=None, offset: int = 0, stride: int | None = None) -> jax.Array:
     """Standard normals like `jax.random.normal(key, shape, dtype)`, faster on counter keys.
 
-    For a counter-mode or stream key and a dtype of at most 32 bits, draw i is `box_muller`
-    of the two words of Threefry-2x32-20 block (offset + i, s) (s = 0, or the key's stream):
-    elementwise, so XLA fuses the generator, the transform and the step that uses the
-    numbers into one loop; draws at disjoint counter ranges of one key are independent, so
-    several arrays need no new keys (`tree_normal`). Other keys and float64 use
-    `jax.random.normal` (offset ignored: give them distinct keys).
+    For a counter-mode or stream key and a dtype of at most 32 bits, element i is
+    `box_muller` of the two words of Threefry-2x32-20 block (offset + i·stride, s) (s = 0, or
+    the key's stream; stride 1 by default): elementwise, so XLA fuses the generator, the
+    transform and the step that uses the numbers into one loop; draws at disjoint counters
+    of one key are independent, so several arrays need no new keys (`tree_normal`).
+    float64: z0 of `box_muller_pair64` of blocks offset + i·stride and offset + i·stride + 1
+    (stride 2 by default). Other keys use `jax.random.normal` (offset ignored: give them
+    distinct keys).
     """
     dtype, shape = _dtype(dtype), tuple(shape)
     if not _fast(key, dtype):
         return jax.random.normal(key, shape, dtype)
-    table = _tabulated(key, shape, offset)
+    stride = _width(dtype) if stride is None else int(stride)
+    if dtype.itemsize > 4:
+        return _draw_pair(key, shape, dtype, offset, stride)[0]
+    table = _tabulated(key, shape, offset, stride)
     if table is not None:
         return table[0].astype(dtype)
-    return box_muller(*_counter_blocks(key, shape, offset)).astype(dtype)
+    return box_muller(*_counter_blocks(key, shape, offset, stride)).astype(dtype)
 
 
-def normal_pair(key, shape=(), dtype=None, offset: int = 0) -> tuple[jax.Array, jax.Array]:
-    """Two independent arrays of standard normals from one counter range (`box_muller_pair`).
+def normal_pair(
+    key, shape=(), dtype=None, offset: int = 0, stride: int | None = None
+) -> tuple[jax.Array, jax.Array]:
+    """Two independent arrays of standard normals from one set of counters.
 
-    Counter-mode and stream keys at 32 bits or less: both arrays come from blocks
-    offset .. offset + size − 1, one Threefry block per pair of numbers. Otherwise two
-    `jax.random.normal` draws from `fold_in(key, 0)` and `fold_in(key, 1)`.
+    Counter-mode and stream keys: element i of both arrays comes from block offset + i·stride
+    (`box_muller_pair`, one Threefry block per pair; float64: `box_muller_pair64` of blocks
+    offset + i·stride and offset + i·stride + 1). Other keys: two `jax.random.normal` draws
+    from `fold_in(key, 0)` and `fold_in(key, 1)`.
     """
     dtype, shape = _dtype(dtype), tuple(shape)
     if not _fast(key, dtype):
         keys = (jax.random.fold_in(key, 0), jax.random.fold_in(key, 1))
         return tuple(jax.random.normal(k, shape, dtype) for k in keys)
-    table = _tabulated(key, shape, offset)
-    z0, z1 = table if table is not None else box_muller_pair(*_counter_blocks(key, shape, offset))
-    return z0.astype(dtype), z1.astype(dtype)
+    stride = _width(dtype) if stride is None else int(stride)
+    return _draw_pair(key, shape, dtype, offset, stride)
 
 
 SMALL_DRAW = 4096
@@ -454,16 +522,54 @@ SMALL_DRAW = 4096
 share the key at disjoint counters."""
 
 
+def _slots(shapes, dtypes):
+    """Leaves grouped into draws: (leaf indices, shape, dtype), a pair of neighbouring leaves
+    of one shape and dtype sharing their blocks (`normal_pair`), else one leaf."""
+    slots, k = [], 0
+    while k < len(shapes):
+        if k + 1 < len(shapes) and (shapes[k], dtypes[k]) == (shapes[k + 1], dtypes[k + 1]):
+            slots.append(((k, k + 1), shapes[k], dtypes[k]))
+            k += 2
+        else:
+            slots.append(((k,), shapes[k], dtypes[k]))
+            k += 1
+    return slots
+
+
+def _slot_counters(slots) -> list[tuple[int, int]] | None:
+    """(offset, stride) of every slot, such that element i of a leaf uses the same counters
+    whatever the size of the leaves (a padded ensemble draws the numbers of the unpadded
+    one), or None if the counters would pass 2**32.
+
+    Slots of one size are interleaved: element i of slot k uses block (i·K + k)·w (w blocks
+    per number, K slots): a run of consecutive counters for all the draws of a particle.
+    Otherwise slot k starts at k·2^(32−b) (b bits for the slot number).
+    """
+    widths = [_width(d) for _, _, d in slots]
+    sizes = [int(np.prod(shape, dtype=np.int64)) for _, shape, _ in slots]
+    n_slots, w = len(slots), max(widths)
+    if len(set(sizes)) == 1:
+        if sizes[0] * n_slots * w > 2**32:
+            return None
+        return [(k * w, n_slots * w) for k in range(n_slots)]
+    bits = max(n_slots - 1, 0).bit_length()
+    span = 2 ** (32 - bits)
+    if any(size * width > span for size, width in zip(sizes, widths, strict=True)):
+        return None
+    return [(k * span, width) for k, width in enumerate(widths)]
+
+
 def tree_normal(key, tree):
     """Standard normals shaped like every leaf of `tree`.
 
-    On a stream key, and on a counter-mode key for at most `SMALL_DRAW` numbers in all
-    (float32 or narrower), the leaves take consecutive counter ranges of the key itself: no
-    key is derived, which is what a step of a single particle costs most on CPU (measured:
-    10x), and two neighbouring leaves of one shape and dtype share their blocks through
-    `normal_pair` (the columns of a 2-D ensemble: half the Threefry work). Otherwise leaf k
-    uses `fold_in(key, k)` (one leaf: `key` itself). Either way the numbers are independent
-    standard normals.
+    On a stream key, and on a counter-mode key for at most `SMALL_DRAW` numbers in all, the
+    leaves share the key at disjoint counters (`_slot_counters`): no key is derived, which
+    is what a step of a single particle costs most on CPU (measured: 10x), and two
+    neighbouring leaves of one shape and dtype share their blocks through `normal_pair` (the
+    columns of a 2-D ensemble: half the Threefry work). Element i of a leaf uses counters
+    that do not depend on the leaf's size, so a padded ensemble draws the numbers of the
+    unpadded one. Otherwise leaf k uses `fold_in(key, k)` (one leaf: `key` itself). Either
+    way the numbers are independent standard normals.
     """
     leaves, treedef = jax.tree_util.tree_flatten(tree)
     dtypes = [jnp.dtype(jnp.result_type(x)) for x in leaves]
@@ -471,15 +577,16 @@ def tree_normal(key, tree):
     sizes = [int(np.prod(s, dtype=np.int64)) for s in shapes]
     streams = is_stream_key(key) or _table_blocks(key) > 0
     counters = streams or (is_counter_key(key) and sum(sizes) <= SMALL_DRAW)
-    if counters and all(_fast(key, d) for d in dtypes):
-        out, offset, k = [], 0, 0
-        while k < len(leaves):
-            if k + 1 < len(leaves) and (shapes[k], dtypes[k]) == (shapes[k + 1], dtypes[k + 1]):
-                out.extend(normal_pair(key, shapes[k], dtypes[k], offset))
-                offset, k = offset + sizes[k], k + 2
+    slots = _slots(shapes, dtypes)
+    layout = _slot_counters(slots) if counters else None
+    if layout is not None and all(_fast(key, d) for d in dtypes):
+        out = [None] * len(leaves)
+        for (members, shape, dtype), (offset, stride) in zip(slots, layout, strict=True):
+            if len(members) == 2:
+                pair = normal_pair(key, shape, dtype, offset, stride)
+                out[members[0]], out[members[1]] = pair
             else:
-                out.append(normal(key, shapes[k], dtypes[k], offset))
-                offset, k = offset + sizes[k], k + 1
+                out[members[0]] = normal(key, shape, dtype, offset, stride)
     elif len(leaves) == 1:
         out = [normal(key, shapes[0], dtypes[0])]
     else:

@@ -63,15 +63,43 @@ def test_float32_normals_moments_tails_and_independence():
     np.testing.assert_array_equal(half, _normals(1, 1000).astype(jnp.bfloat16))
 
 
-def test_float64_and_other_keys_use_jax_normal():
-    key = prng.key(3)
-    np.testing.assert_array_equal(
-        prng.normal(key, (5,), jnp.float64), jax.random.normal(key, (5,), jnp.float64)
-    )
+def test_other_keys_use_jax_normal():
     default = jax.random.key(3)
     np.testing.assert_array_equal(
         prng.normal(default, (5,), jnp.float32), jax.random.normal(default, (5,), jnp.float32)
     )
+    np.testing.assert_array_equal(
+        prng.normal(default, (5,), jnp.float64), jax.random.normal(default, (5,), jnp.float64)
+    )
+
+
+def test_float64_normal_pairs_are_independent_normals():
+    """float64 Box–Muller with 53-bit uniforms and polynomial cos/sin by quadrant."""
+    z0, z1 = prng.normal_pair(prng.stream_key(prng.key(5), 3), (N,), jnp.float64)
+    assert z0.dtype == z1.dtype == jnp.float64
+    z0, z1 = np.asarray(z0), np.asarray(z1)
+    se = 1 / np.sqrt(N)
+    for z in (z0, z1):
+        assert abs(z.mean()) < 4 * se
+        assert abs(z.var() - 1) < 4 * np.sqrt(2) * se
+        assert abs(np.mean(z**3)) < 4 * np.sqrt(15) * se
+        assert abs(np.mean(z**4) - 3) < 4 * np.sqrt(96) * se
+        assert stats.kstest(z, "norm").pvalue > 1e-3
+    assert abs(np.mean(z0 * z1)) < 4 * se
+    assert abs(np.mean(z0**2 * z1**2) - 1) < 4 * np.sqrt(8) * se
+    assert stats.kstest(z0**2 + z1**2, "expon", args=(0, 2)).pvalue > 1e-3
+    # a single draw is the first of the pair; the polynomial angle matches np.cos/np.sin
+    np.testing.assert_array_equal(
+        prng.normal(prng.stream_key(prng.key(5), 3), (N,), jnp.float64), z0
+    )
+    w = np.arange(0, 2**32, 2**20 + 7, dtype=np.uint64).astype(np.uint32)
+    half = np.full(w.shape, 2**31, np.uint32)
+    radius = (jnp.asarray(half), jnp.zeros(w.shape, jnp.uint32))
+    c, s = prng.box_muller_pair64(radius, (jnp.asarray(w), jnp.zeros(w.shape, jnp.uint32)))
+    r = np.sqrt(-2 * np.log(0.5 + 2.0**-54))
+    theta = 2 * np.pi * w.astype(np.float64) * 2.0**-32
+    np.testing.assert_allclose(np.asarray(c), r * np.cos(theta), rtol=0, atol=4e-15)
+    np.testing.assert_allclose(np.asarray(s), r * np.sin(theta), rtol=0, atol=4e-15)
 
 
 def test_float32_langevin_stationary_law_through_the_fused_simulator():
@@ -231,3 +259,30 @@ def test_one_langevin_trajectory_has_independent_gaussian_noise_per_step():
     assert abs(np.mean(x[1000:] ** 2) / var - 1) < 4 * np.sqrt(2 * (5 / 3) / (2 * n))
     fused = itg.simulate(opt, landscape, x0, steps, jax.random.key(9), record=False)
     np.testing.assert_allclose(fused.final_state.params.reshape(-1), x[-1], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_tree_normal_numbers_do_not_depend_on_the_ensemble_size(dtype):
+    """Element i of every leaf uses the same counters for 62 and 64 particles (a sharded
+    ensemble is padded), for paired, single and unequal leaves; leaves are independent."""
+    key = prng.stream_key(prng.key(12), 7)
+
+    def draw(n):
+        cols = {"x": jnp.zeros(n, dtype), "y": jnp.zeros(n, dtype), "z": jnp.zeros(n, dtype)}
+        ragged = [jnp.zeros((n, 3), dtype), jnp.zeros((5,), dtype)]
+        return prng.tree_normal(key, cols), prng.tree_normal(key, ragged)
+
+    (small, ragged_small), (big, ragged_big) = draw(62), draw(64)
+    for name in "xyz":
+        assert small[name].dtype == dtype
+        np.testing.assert_array_equal(small[name], big[name][:62])
+    np.testing.assert_array_equal(ragged_small[0], ragged_big[0][:62])
+    np.testing.assert_array_equal(ragged_small[1], ragged_big[1])
+    n = 200_000
+    (cols, ragged) = draw(n)
+    x, y, z = (np.asarray(cols[c], np.float64) for c in "xyz")
+    se = 1 / np.sqrt(n)
+    for a, b in ((x, y), (x, z), (y, z)):
+        assert abs(np.mean(a * b)) < 4 * se
+    for a in (x, y, z, np.asarray(ragged[0], np.float64).ravel()):
+        assert abs(a.var() - 1) < 4 * np.sqrt(2 / a.size)
