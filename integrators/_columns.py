@@ -285,7 +285,7 @@ def interleave(cols):
     return out
 
 
-def exact_gradient(energy: Callable, x: jax.Array) -> jax.Array | None:
+def ensemble_gradient(energy: Callable, x: jax.Array) -> jax.Array | None:
     """∇U of every particle of an (n, dim) ensemble as one elementwise expression, or None.
 
     The gradient by columns (`column_gradient`), interleaved back to (n, dim): XLA fuses it

@@ -85,21 +85,26 @@ def _fold_in(data, value):
     return jax.random.key_data(jax.random.fold_in(_threefry(data), value))
 
 
-def _random_bits(data, bit_width: int, shape, stream=None):
-    """Bits of blocks (i, stream) for i = 0 .. size − 1 (stream 0 when None)."""
+def _blocks(k0, k1, word, shape, offset: int = 0, stride: int = 1):
+    """Threefry-2x32-20 blocks (offset + i·stride, word) under the key (k0, k1), for the flat
+    index i of `shape`: the two output words, each of that shape."""
     size = int(np.prod(shape, dtype=np.int64))
-    if size >= 2**32:
-        raise ValueError(f"{size} random draws in one call: at most 2**32 are supported.")
-    counter = lax.iota(jnp.uint32, size)
-    word = jnp.zeros_like(counter) if stream is None else jnp.broadcast_to(stream, (size,))
-    w0, w1 = threefry2x32(data[0], data[1], counter, word)
+    if offset + max(size - 1, 0) * stride >= 2**32:
+        raise ValueError(
+            f"{size} random draws at offset {offset}, stride {stride}: the counters pass 2**32."
+        )
+    counter = lax.iota(jnp.uint32, size) * np.uint32(stride) + np.uint32(offset)
+    return threefry2x32(k0, k1, counter.reshape(shape), jnp.broadcast_to(word, shape))
+
+
+def _random_bits(data, bit_width: int, shape, stream=0):
+    """Bits of blocks (i, stream) for i = 0 .. size − 1."""
+    w0, w1 = _blocks(data[0], data[1], jnp.uint32(stream), tuple(shape))
     if bit_width == 64:
-        bits = (w0.astype(jnp.uint64) << np.uint64(32)) | w1.astype(jnp.uint64)
-    elif bit_width == 32:
-        bits = w0
-    else:
-        bits = w0.astype(jnp.dtype(f"uint{bit_width}"))
-    return bits.reshape(shape)
+        return (w0.astype(jnp.uint64) << np.uint64(32)) | w1.astype(jnp.uint64)
+    if bit_width == 32:
+        return w0
+    return w0.astype(jnp.dtype(f"uint{bit_width}"))
 
 
 THREEFRY_COUNTER = jax.extend.random.define_prng_impl(
@@ -192,12 +197,11 @@ def _tabulate(data, blocks: int):
     return _table_data(data, *_stream_normals(data, blocks))
 
 
-_TABLE_IMPLS: dict = {}
-"""Table implementations made so far, by number of blocks."""
 _TABLES: dict = {}
 """The key spec of every table implementation made so far -> its number of blocks."""
 
 
+@functools.cache
 def table_impl(blocks: int):
     """The PRNG implementation of stream keys that carry their first `blocks` normal pairs.
 
@@ -208,9 +212,6 @@ def table_impl(blocks: int):
     `split`, `fold_in` and `random_bits` are those of the stream key; derived keys are
     tabulated again.
     """
-    blocks = int(blocks)
-    if blocks in _TABLE_IMPLS:
-        return _TABLE_IMPLS[blocks]
 
     def seed(seed):
         return _tabulate(_stream_seed(seed), blocks)
@@ -233,7 +234,6 @@ def table_impl(blocks: int):
         name=f"threefry2x32_table{blocks}",
         tag=f"tft{blocks}",
     )
-    _TABLE_IMPLS[blocks] = impl
     _TABLES[_spec(impl)] = blocks
     return impl
 
@@ -255,7 +255,7 @@ def table_key(key: jax.Array, stream, z0: jax.Array, z1: jax.Array) -> jax.Array
     steps into one loop iteration. The numbers are those of `stream_key(key, stream)`, up
     to float32 rounding.
     """
-    impl = table_impl(z0.shape[-1])
+    impl = table_impl(int(z0.shape[-1]))
     data = jax.random.key_data(stream_key(key, stream))
     return jax.random.wrap_key_data(_table_data(data, z0, z1), impl=impl)
 
@@ -298,7 +298,7 @@ def is_stream_key(key) -> bool:
 
 
 def _table_blocks(key) -> int:
-    """The tabulated blocks of a `table_keys` key, 0 for any other key."""
+    """The tabulated blocks of a `table_key` key, 0 for any other key."""
     if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         return 0
     return _TABLES.get(jax.random.key_impl(key), 0)
@@ -385,16 +385,9 @@ def box_muller_pair(w0, w1):
 def _counter_blocks(key, shape, offset: int, stride: int = 1):
     """Threefry blocks (offset + i·stride, s) of a counter-mode key (s = 0) or a stream key,
     for the flat index i of `shape`."""
-    size = int(np.prod(shape, dtype=np.int64))
-    if offset + max(size - 1, 0) * stride >= 2**32:
-        raise ValueError(
-            f"{size} random draws at offset {offset}, stride {stride}: the counters pass 2**32."
-        )
     data = jax.random.key_data(key)
-    counter = lax.iota(jnp.uint32, size) * np.uint32(stride) + np.uint32(offset)
-    counter = counter.reshape(shape)
     word = np.uint32(0) if is_counter_key(key) else data[..., 2]
-    return threefry2x32(data[..., 0], data[..., 1], counter, jnp.broadcast_to(word, shape))
+    return _blocks(data[..., 0], data[..., 1], word, shape, offset, stride)
 
 
 def _tabulated(key, shape, offset: int, stride: int = 1):
@@ -491,12 +484,7 @@ def normal(key, shape=(), dtype=None, offset: int = 0, stride: int | None = None
     if not _fast(key, dtype):
         return jax.random.normal(key, shape, dtype)
     stride = _width(dtype) if stride is None else int(stride)
-    if dtype.itemsize > 4:
-        return _draw_pair(key, shape, dtype, offset, stride)[0]
-    table = _tabulated(key, shape, offset, stride)
-    if table is not None:
-        return table[0].astype(dtype)
-    return box_muller(*_counter_blocks(key, shape, offset, stride)).astype(dtype)
+    return _draw_pair(key, shape, dtype, offset, stride)[0]  # XLA drops the unused z1
 
 
 def normal_pair(

@@ -80,19 +80,13 @@ class Trajectory(NamedTuple):
         return self.diverged_step >= 0
 
 
-class _ExactGradient:
-    """Fallback gradient model: ∇U of every particle of a flat ensemble."""
+@functools.cache
+def _exact():
+    """The default noise model, `landscape.noise.Exact()`: one instance, so that runs without
+    a noise model share their compilation (noise models hash by identity)."""
+    from landscape.noise import Exact
 
-    def init(self, landscape, key, n_particles):
-        return ()
-
-    def gradient(self, landscape, x, state, key):
-        from landscape.noise import exact_gradient
-
-        return exact_gradient(landscape, x), state
-
-
-_EXACT = _ExactGradient()
+    return Exact()
 
 
 def _as_integrator(optimizer) -> Integrator:
@@ -263,7 +257,7 @@ def simulate(
             f"prng_impl={prng_impl!r} is not allowed: use 'counter' (Threefry-2x32 in counter "
             "mode, fused into the step) or None (the key's own generator)."
         )
-    noise = _EXACT if noise is None else noise
+    noise = _exact() if noise is None else noise
     stream = _check_stream(stream)
     columns, fuse = _plan(integrator, landscape, x0, noise, fuse, record_every, bool(stream))
 
@@ -426,7 +420,7 @@ def _plan(
     # layout, and so does one network with a gradient noise model; other states
     # (momentum, RMSprop, underdamped Langevin: two steps ran 6x slower on N = 10⁵) run one
     # step per loop iteration, checked per chunk
-    exact_gradient = noise is _EXACT or isinstance(noise, Exact)
+    exact_gradient = isinstance(noise, Exact)
     columns = by_columns and exact_gradient and (leaves <= 1 or streams)
     if fuse is not None:
         return columns, check_int("fuse", fuse, minimum=0)

@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from integrators import prng
-from integrators._columns import exact_gradient as columns_gradient
+from integrators._columns import ensemble_gradient
 from integrators._types import PRNGKey, PyTree, ScalarOrSchedule
 from landscape._base import Landscape
 from landscape._dtype import like
@@ -59,11 +59,11 @@ def exact_gradient(landscape: Landscape, x: PyTree) -> PyTree:
     """∇U for every particle of the ensemble x (leading axis: particles).
 
     An (n, dim) array on an analytic landscape is differentiated coordinate by coordinate
-    (`integrators._columns.exact_gradient`: one elementwise expression that XLA fuses into
+    (`integrators._columns.ensemble_gradient`: one elementwise expression that XLA fuses into
     the step); anything else by `vmap(grad(U))`.
     """
     if landscape.dim is not None and isinstance(x, jax.Array) and x.shape[1:] == (landscape.dim,):
-        grads = columns_gradient(landscape.energy, x)
+        grads = ensemble_gradient(landscape.energy, x)
         if grads is not None:
             return grads
     return jax.vmap(jax.grad(landscape.energy))(x)
