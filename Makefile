@@ -18,7 +18,7 @@ install-test: $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[test]"
 
 figures: install
-	MPLBACKEND=Agg $(BIN)/python -m experiments all
+	MPLBACKEND=Agg $(BIN)/python -m optdyn.experiments all
 
 test: install-test
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q -n 2 --durations=15

@@ -33,10 +33,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-
-import integrators as itg
-import landscape as ls
-from integrators import streaming
+from optdyn import integrators as itg
+from optdyn import landscape as ls
+from optdyn.integrators import streaming
 
 LR = {"gd": 1e-4, "adam": 1e-3, "langevin": 1e-4}
 TEMPERATURE = 0.1

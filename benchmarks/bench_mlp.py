@@ -27,11 +27,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-
-import integrators as itg
-import landscape as ls
-from landscape.data import digits
-from landscape.mlp import mlp
+from optdyn import integrators as itg
+from optdyn.landscape.data import digits
+from optdyn.landscape.mlp import mlp
 
 SIZES = (64, 128, 128, 10)
 BATCH = 64
@@ -110,7 +108,7 @@ def _optdyn(model, data, epochs: int, metrics: bool, seeds: int = 1):
 
         return run
     U = itg.training_landscape(model, data)
-    noise = ls.minibatch(BATCH)
+    noise = itg.minibatch(BATCH)
     steps = epochs * (U.n_samples // BATCH)
 
     def run(params, key):

@@ -1,7 +1,7 @@
-"""Command line: `python -m experiments list | all | NAME [--quick] [--seed S] [--out DIR]`."""
+"""Command line: `python -m optdyn.experiments list | all | NAME [--quick] [--seed S] [--out DIR]`."""
 
 import sys
 
-from experiments._cli import main
+from ._cli import main
 
 sys.exit(main())

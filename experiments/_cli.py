@@ -1,4 +1,4 @@
-"""The experiment runner behind `python -m experiments`.
+"""The experiment runner behind `python -m optdyn.experiments`.
 
 Every module `experiments/<name>.py` that defines `DESCRIPTION` (one line) and
 `run(config) -> dict` is an experiment; it writes `figures/<name>*.png` and
@@ -14,9 +14,9 @@ import sys
 import time
 import traceback
 
-import experiments
-from experiments._common import Config
-from landscape._validate import check_choice
+from .. import experiments
+from ..landscape.validate import check_choice
+from ._common import Config
 
 
 def registry() -> dict[str, object]:
@@ -25,7 +25,7 @@ def registry() -> dict[str, object]:
     for info in pkgutil.iter_modules(experiments.__path__):
         if info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"experiments.{info.name}")
+        module = importlib.import_module(f"{__package__}.{info.name}")
         if hasattr(module, "run") and hasattr(module, "DESCRIPTION"):
             modules[info.name] = module
     return dict(sorted(modules.items(), key=lambda kv: (getattr(kv[1], "ORDER", 100), kv[0])))
@@ -33,7 +33,7 @@ def registry() -> dict[str, object]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m experiments",
+        prog="python -m optdyn.experiments",
         description="Render optdyn's experiments: figures and the numbers behind them.",
     )
     parser.add_argument("name", help="an experiment name, 'all', or 'list'")

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from integrators import Integrator
+from ..integrators import Integrator
 
 _PADDING = -2  # `first` of a padding row: never stepped, never reported
 _ACTIVE = -1  # `first` of a particle that has not reached the target yet

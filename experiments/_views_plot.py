@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from landscape import views
+from ..landscape import views
 
 
 def log_levels(values: np.ndarray, n: int = 16, top_percentile: float = 97.0) -> np.ndarray:

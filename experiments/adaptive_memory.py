@@ -39,9 +39,9 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-import integrators as itg
-import landscape as ls
-from experiments._common import COLORS, Config, plot_landscape, save_figure, save_json
+from .. import integrators as itg
+from .. import landscape as ls
+from ._common import COLORS, Config, plot_landscape, save_figure, save_json
 
 DESCRIPTION = "Adam's step-size memory: v̂ forgets over −1/ln β₂ steps; AdaGrad never forgets"
 ORDER = 26
@@ -92,12 +92,12 @@ def _runner(kind: str):
     """A jitted runner per integrator kind (compiled once; hyperparameters fixed)."""
     if kind == "adam":
         opt = itg.adam(lr=LR, b1=0.9, b2=list(BETA2), eps=1e-8)  # one particle per β₂
-        noise, moment = ls.gaussian(list(NOISE)), (lambda s: s.nu)
+        noise, moment = itg.gaussian(list(NOISE)), (lambda s: s.nu)
     elif kind == "rmsprop":
-        opt, noise, moment = itg.rmsprop(lr=0.01, decay=0.9), ls.exact(), (lambda s: s.nu)
+        opt, noise, moment = itg.rmsprop(lr=0.01, decay=0.9), itg.exact(), (lambda s: s.nu)
     elif kind == "adagrad":
         opt = itg.adagrad(lr=0.01, initial_accumulator_value=0.1)
-        noise, moment = ls.exact(), (lambda s: s.sum_of_squares)
+        noise, moment = itg.exact(), (lambda s: s.sum_of_squares)
     else:
         raise ValueError(f"kind={kind!r} is not 'adam', 'rmsprop' or 'adagrad'.")
     return jax.jit(functools.partial(_scan, opt, noise, second_moment=moment))

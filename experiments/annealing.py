@@ -37,10 +37,10 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-import integrators as itg
-import landscape as ls
-from experiments._common import Config, plot_landscape, save_figure, save_json
-from integrators import schedules
+from .. import integrators as itg
+from .. import landscape as ls
+from ..integrators import schedules
+from ._common import Config, plot_landscape, save_figure, save_json
 
 DESCRIPTION = "LR annealing is simulated annealing: P(global basin) under four schedules"
 ORDER = 24
@@ -128,7 +128,7 @@ def _anneal(index, x0, key, *, init_value, lr, sigma2, name, family, steps):
     if family == "temperature":
         opt, noise = itg.langevin(lr=lr, temperature=at), None
     else:
-        opt, noise = itg.sgd(lr=at), ls.gaussian(sigma2)
+        opt, noise = itg.sgd(lr=at), itg.gaussian(sigma2)
     traj = itg.simulate(opt, U, x0, steps, key, noise=noise, record_every=steps)
     return traj.final_state.params
 

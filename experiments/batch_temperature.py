@@ -34,11 +34,11 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-import integrators as itg
-from experiments._common import Config, save_figure, save_json
-from landscape.curvature import sharpness
-from landscape.data import teacher_student
-from landscape.mlp import mlp
+from .. import integrators as itg
+from ..landscape.curvature import sharpness
+from ..landscape.data import teacher_student
+from ..landscape.mlp import mlp
+from ._common import Config, save_figure, save_json
 
 DESCRIPTION = "runs with equal η/B share stationary loss, fluctuation, sharpness; T ∝ η/B"
 ORDER = 42

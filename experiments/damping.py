@@ -31,10 +31,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy.linalg import expm
 
-import integrators as itg
-import landscape as ls
-from experiments import _damping_theory as th
-from experiments._common import COLORS, Config, save_figure, save_json
+from .. import integrators as itg
+from .. import landscape as ls
+from . import _damping_theory as th
+from ._common import COLORS, Config, save_figure, save_json
 
 DESCRIPTION = "momentum as a damped oscillator: phase portraits, rates vs β, stability, energy"
 ORDER = 10

@@ -38,12 +38,12 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-import integrators as itg
-from experiments._common import Config, save_figure, save_json
-from experiments._views_plot import draw_slice, log_levels, loss_colorbar
-from landscape import views
-from landscape.data import digits
-from landscape.mlp import ACTIVATIONS, hidden_activations, mlp
+from .. import integrators as itg
+from ..landscape import views
+from ..landscape.data import digits
+from ..landscape.mlp import ACTIVATIONS, hidden_activations, mlp
+from ._common import Config, save_figure, save_json
+from ._views_plot import draw_slice, log_levels, loss_colorbar
 
 DESCRIPTION = "deep plain vs residual sigmoid MLP: per-layer gradient norms, 2-D loss slices"
 ORDER = 55

@@ -49,10 +49,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import integrate
 
-import integrators as itg
-import landscape as ls
-from experiments._common import COLORS, Config, save_figure, save_json
-from experiments._first_passage import first_passage
+from .. import integrators as itg
+from .. import landscape as ls
+from ._common import COLORS, Config, save_figure, save_json
+from ._first_passage import first_passage
 
 DESCRIPTION = "Kramers escape: MFPT vs 1/T (Arrhenius), exponential escape times, turnover in γ"
 ORDER = 22

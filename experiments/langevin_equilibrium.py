@@ -35,9 +35,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import integrate
 
-import integrators as itg
-import landscape as ls
-from experiments._common import Config, save_figure, save_json
+from .. import integrators as itg
+from .. import landscape as ls
+from ._common import Config, save_figure, save_json
 
 DESCRIPTION = "Langevin/SGD ensembles against the Boltzmann density; the linear scaling rule"
 ORDER = 20
@@ -121,9 +121,9 @@ def langevin_ensembles(temperatures, n: int, lr: float, steps: int, key, dim: in
 
 
 @functools.cache
-def _gaussian(sigma2: float, batch_size: int) -> ls.Gaussian:
+def _gaussian(sigma2: float, batch_size: int) -> itg.Gaussian:
     """One noise model per (σ², B): the simulator compiles once per noise-model object."""
-    return ls.gaussian(sigma2, batch_size=batch_size)
+    return itg.gaussian(sigma2, batch_size=batch_size)
 
 
 def sgd_ensembles(lrs, sigma2: float, batch_size: int, n: int, steps: int, key):

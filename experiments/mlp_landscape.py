@@ -26,12 +26,12 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-import integrators as itg
-from experiments._common import COLORS, Config, save_figure, save_json
-from experiments._views_plot import draw_slice, log_levels, loss_colorbar
-from landscape import views
-from landscape.data import digits
-from landscape.mlp import mlp
+from .. import integrators as itg
+from ..landscape import views
+from ..landscape.data import digits
+from ..landscape.mlp import mlp
+from ._common import COLORS, Config, save_figure, save_json
+from ._views_plot import draw_slice, log_levels, loss_colorbar
 
 DESCRIPTION = "digits MLP: SGD/momentum/Adam on the PCA plane, honest view, interpolation barriers"
 ORDER = 52

@@ -15,10 +15,10 @@ import jax
 import matplotlib.pyplot as plt
 import numpy as np
 
-import integrators as itg
-from experiments._common import COLORS, Config, save_figure, save_json
-from landscape.data import digits
-from landscape.mlp import mlp
+from .. import integrators as itg
+from ..landscape.data import digits
+from ..landscape.mlp import mlp
+from ._common import COLORS, Config, save_figure, save_json
 
 DESCRIPTION = (
     "textbook 64-50-10 sigmoid MLP on digits: SGD, momentum, Adam, loss/accuracy per epoch"

@@ -34,12 +34,12 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-import integrators as itg
-from experiments._common import Config, save_figure, save_json
-from integrators.training import init_params
-from landscape.data import digits
-from landscape.mixed_precision import cast_floating, mixed_precision
-from landscape.mlp import ACTIVATIONS, MLP, cross_entropy, mlp
+from .. import integrators as itg
+from ..integrators.training import init_params
+from ..landscape.data import digits
+from ..landscape.mixed_precision import cast_floating, mixed_precision
+from ..landscape.mlp import ACTIVATIONS, MLP, cross_entropy, mlp
+from ._common import Config, save_figure, save_json
 
 DESCRIPTION = "float32 / bfloat16 / float16 training: gradient underflow and loss scaling"
 ORDER = 43

@@ -38,10 +38,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import integrate, optimize, special
 
-import integrators as itg
-import landscape as ls
-from experiments import _damping_theory as th
-from experiments._common import COLORS, Config, save_figure, save_json
+from .. import integrators as itg
+from .. import landscape as ls
+from . import _damping_theory as th
+from ._common import COLORS, Config, save_figure, save_json
 
 DESCRIPTION = "saddle escape time vs offset ε and temperature T: GD, SGD, momentum, Adam"
 ORDER = 11
@@ -203,7 +203,7 @@ def run_landscape(name: str, config: Config) -> dict:
     # 4. SGD with Gaussian gradient noise of variance σ² = 2T_A/η (temperature T_A = ησ²/2):
     # n particles per ε and n at the saddle (the check against the thermal SGD above).
     t_a = s["noisy_temperature"]
-    noise = ls.gaussian(2 * t_a / LR)
+    noise = itg.gaussian(2 * t_a / LR)
     x0 = jnp.concatenate([_points(eps, n), jnp.zeros((n, 2))])
     first = _escape(itg.sgd(LR), U, x0, steps["sgd"], keys[3], noise=noise).reshape(n_eps + 1, n)
     out["sgd_vs_eps"] = {

@@ -27,10 +27,10 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-import integrators as itg
-import landscape as ls
-from experiments import _damping_theory as th
-from experiments._common import Config, save_figure, save_json
+from .. import integrators as itg
+from .. import landscape as ls
+from . import _damping_theory as th
+from ._common import Config, save_figure, save_json
 
 DESCRIPTION = "learning rate above 2/λ_max: oscillation, divergence, edge of stability"
 ORDER = 13

@@ -11,9 +11,9 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-import integrators as itg
-import landscape as ls
-from experiments._common import COLORS, Config, plot_landscape, save_figure, save_json
+from .. import integrators as itg
+from .. import landscape as ls
+from ._common import COLORS, Config, plot_landscape, save_figure, save_json
 
 DESCRIPTION = "paths of SGD, momentum, Nesterov, Adam, RMSprop on saddle, valley, Rosenbrock"
 ORDER = 0

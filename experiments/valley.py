@@ -25,10 +25,10 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-import integrators as itg
-import landscape as ls
-from experiments import _damping_theory as th
-from experiments._common import COLORS, Config, plot_landscape, save_figure, save_json
+from .. import integrators as itg
+from .. import landscape as ls
+from . import _damping_theory as th
+from ._common import COLORS, Config, plot_landscape, save_figure, save_json
 
 DESCRIPTION = "steps to a tolerance vs condition number κ: GD ∝ κ, heavy ball ∝ √κ, Adam"
 ORDER = 12

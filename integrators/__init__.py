@@ -1,13 +1,16 @@
 """optdyn integrators: optimizers as physical time-stepping schemes, on any pytree.
 
-import integrators as itg
-opt = itg.momentum(lr=1e-3, momentum=0.9)
-traj = itg.simulate(opt, landscape.rosenbrock(), x0, steps=2000, key=jax.random.key(0))
+    from optdyn import integrators as itg, landscape as ls
+    opt = itg.momentum(lr=1e-3, momentum=0.9)
+    traj = itg.simulate(opt, ls.rosenbrock(), x0, steps=2000, key=jax.random.key(0))
+
+How a particle moves: the integrators, the heat bath (gradient-noise models), schedules,
+`simulate`, streaming statistics, sharding and training. Built on `optdyn.landscape`.
 """
 
-from integrators import schedules
-from integrators._base import Integrator, integrator_factory
-from integrators.adaptive import (
+from . import schedules
+from ._base import Integrator, integrator_factory
+from .adaptive import (
     AdaGradState,
     AdamState,
     RMSpropState,
@@ -16,13 +19,15 @@ from integrators.adaptive import (
     adamw,
     rmsprop,
 )
-from integrators.observables import grad_norm, kinetic_energy, kinetic_temperature, potential_energy
-from integrators.optax_bridge import as_optax, from_optax
-from integrators.overdamped import SGDState, langevin, sgd
-from integrators.registry import get, names
-from integrators.simulate import Trajectory, simulate
-from integrators.training import TrainResult, train, training_landscape
-from integrators.underdamped import (
+from .minibatch import Minibatch, MinibatchState, minibatch
+from .noise import Exact, Gaussian, NoiseModel, exact, exact_gradient, gaussian
+from .observables import grad_norm, kinetic_energy, kinetic_temperature, potential_energy
+from .optax_bridge import as_optax, from_optax
+from .overdamped import SGDState, langevin, sgd
+from .registry import get, names
+from .simulate import Trajectory, simulate
+from .training import TrainResult, train, training_landscape
+from .underdamped import (
     MomentumState,
     momentum,
     nesterov,
@@ -32,6 +37,15 @@ from integrators.underdamped import (
 )
 
 __all__ = [
+    "Exact",
+    "Gaussian",
+    "Minibatch",
+    "MinibatchState",
+    "NoiseModel",
+    "exact",
+    "exact_gradient",
+    "gaussian",
+    "minibatch",
     "AdaGradState",
     "AdamState",
     "Integrator",

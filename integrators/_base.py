@@ -23,8 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from integrators import prng
-from integrators._types import PRNGKey, PyTree
+from ..landscape.types import PRNGKey, PyTree
+from ..landscape.validate import check_choice
+from ._engine import prng
 
 
 class Integrator(NamedTuple):
@@ -127,8 +128,6 @@ def integrator_factory(fn: Callable[..., Integrator]) -> Callable[..., Integrato
                         f"{fn.__name__}() argument {unknown[0]!r} is not known. Did you mean "
                         f"{alias!r}? Allowed: {', '.join(map(repr, names))}."
                     ) from None
-                from landscape._validate import check_choice
-
                 check_choice(f"{fn.__name__}() argument", unknown[0], names)
             raise ValueError(f"{fn.__name__}(): {err}") from None
         bound.apply_defaults()

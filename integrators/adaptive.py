@@ -19,7 +19,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from integrators._base import (
+from ..landscape.types import PyTree, ScalarOrSchedule
+from ..landscape.validate import check_nonnegative, check_positive, check_unit_interval
+from ._base import (
     Integrator,
     increment,
     integrator_factory,
@@ -27,9 +29,7 @@ from integrators._base import (
     step_count,
     zeros_like,
 )
-from integrators._types import PyTree, ScalarOrSchedule
-from integrators.overdamped import diffuse, drift
-from landscape._validate import check_nonnegative, check_positive, check_unit_interval
+from .overdamped import diffuse, drift
 
 _map = jax.tree_util.tree_map
 

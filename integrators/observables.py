@@ -10,8 +10,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from integrators._base import Integrator
-from integrators._types import PyTree
+from ..landscape.types import PyTree
+from ._base import Integrator
 
 
 def _sum_squares(tree: PyTree, batch_ndim: int) -> jax.Array:

@@ -8,8 +8,8 @@ from typing import Any, NamedTuple
 import jax
 import optax
 
-from integrators._base import Integrator, increment, integrator_factory, step_count
-from integrators._types import PRNGKey, PyTree
+from ..landscape.types import PRNGKey, PyTree
+from ._base import Integrator, increment, integrator_factory, step_count
 
 
 class OptaxState(NamedTuple):

@@ -10,7 +10,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from integrators._base import (
+from ..landscape.types import PyTree, ScalarOrSchedule
+from ..landscape.validate import check_nonnegative
+from ._base import (
     Integrator,
     increment,
     integrator_factory,
@@ -19,8 +21,6 @@ from integrators._base import (
     tree_normal,
     value_at,
 )
-from integrators._types import PyTree, ScalarOrSchedule
-from landscape._validate import check_nonnegative
 
 
 class SGDState(NamedTuple):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from integrators._base import Integrator
-from landscape._validate import check_choice
+from ..landscape.validate import check_choice
+from . import adaptive, overdamped, underdamped
+from ._base import Integrator
 
 
 def _factories() -> dict:
-    from integrators import adaptive, overdamped, underdamped
-
     return {
         "sgd": overdamped.sgd,
         "gd": overdamped.sgd,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import optax
 
-from integrators._types import Schedule
-from landscape._validate import check_int, check_nonnegative, check_positive, check_real
+from ..landscape.types import Schedule
+from ..landscape.validate import check_int, check_nonnegative, check_positive, check_real
 
 
 def _float_count(schedule: Schedule) -> Schedule:

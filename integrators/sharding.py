@@ -30,7 +30,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from integrators.simulate import Trajectory, _as_integrator, simulate
+from .simulate import Trajectory, _as_integrator, simulate
 
 AXIS = "particles"
 """The name of the mesh axis the ensemble is split over."""

@@ -32,12 +32,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from integrators._base import Integrator, _is_number, _is_sweep_value
-from integrators._columns import column_gradient, interleave
-from integrators._types import PRNGKey, PyTree
-from integrators.prng import counter_key, is_counter_key, stream_key, stream_normals, table_key
-from landscape._base import Landscape
-from landscape._validate import check_int, check_positive
+from .. import landscape as ls
+from ..landscape._base import Landscape
+from ..landscape.types import PRNGKey, PyTree
+from ..landscape.validate import check_int, check_positive
+from ._base import Integrator, _is_number, _is_sweep_value
+from ._engine.columns import column_gradient, interleave
+from ._engine.prng import counter_key, is_counter_key, stream_key, stream_normals, table_key
+from .noise import Exact
+from .optax_bridge import from_optax
 
 _map = jax.tree_util.tree_map
 
@@ -84,8 +87,6 @@ class Trajectory(NamedTuple):
 def _exact():
     """The default noise model, `landscape.noise.Exact()`: one instance, so that runs without
     a noise model share their compilation (noise models hash by identity)."""
-    from landscape.noise import Exact
-
     return Exact()
 
 
@@ -93,8 +94,6 @@ def _as_integrator(optimizer) -> Integrator:
     if isinstance(optimizer, Integrator):
         return optimizer
     if hasattr(optimizer, "init") and hasattr(optimizer, "update"):
-        from integrators.optax_bridge import from_optax
-
         return from_optax(optimizer)
     raise ValueError(
         f"optimizer={optimizer!r} is not an optdyn Integrator or an optax "
@@ -105,8 +104,6 @@ def _as_integrator(optimizer) -> Integrator:
 def _as_landscape(landscape) -> Landscape:
     if isinstance(landscape, Landscape):
         return landscape
-    import landscape as ls
-
     if isinstance(landscape, str):
         return ls.get(landscape)
     if callable(landscape):
@@ -404,8 +401,6 @@ def _plan(
     Streaming accumulators add outputs that XLA would recompute the fused steps for, so
     with them one step per iteration (still checked per chunk) is fastest.
     """
-    from landscape.noise import Exact
-
     stochastic, leaves = _profile(integrator, x0)
     by_columns = (
         landscape.dim is not None

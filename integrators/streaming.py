@@ -28,8 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from integrators._columns import column_energy
-from landscape._validate import check_int
+from ..landscape.validate import check_int
+from ._engine.columns import column_energy
 
 
 class Accumulator(NamedTuple):

@@ -26,9 +26,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from integrators._types import PRNGKey, PyTree
-from integrators.simulate import Trajectory, simulate
-from landscape._validate import check_int
+from ..landscape.finite_sum import cast_data
+from ..landscape.mlp import from_loss
+from ..landscape.types import PRNGKey, PyTree
+from ..landscape.validate import check_int
+from .minibatch import minibatch
+from .simulate import Trajectory, simulate
 
 # landscape.finite_sum / minibatch / mlp are imported inside the functions: landscape imports
 # integrators._types, so importing them here would make the two packages' imports circular.
@@ -105,7 +108,6 @@ def training_landscape(model, data, name: str | None = None):
     Returns:
       A `landscape.FiniteSum`.
     """
-    from landscape.mlp import from_loss
 
     train, _ = _split_data(data)
     loss_fn = getattr(model, "loss_fn", model)
@@ -119,7 +121,6 @@ def training_landscape(model, data, name: str | None = None):
 
 def _metrics(model, train, test) -> dict:
     """Default per-epoch observables: train accuracy, test loss and accuracy (cached)."""
-    from landscape.finite_sum import _cast_data
 
     loss_fn = getattr(model, "loss_fn", model)
     accuracy = getattr(model, "accuracy", None)
@@ -130,7 +131,7 @@ def _metrics(model, train, test) -> dict:
 
         def metric(params):
             dtype = jnp.result_type(*jax.tree.leaves(params))
-            return fn(params, _cast_data(batch, dtype))
+            return fn(params, cast_data(batch, dtype))
 
         return metric
 
@@ -210,7 +211,6 @@ def train(
     Returns:
       A `TrainResult` with arrays of shape (*sweep, seeds, epochs + 1).
     """
-    from landscape.minibatch import minibatch
 
     epochs = check_int("epochs", epochs)
     batch_size = check_int("batch_size", batch_size)

@@ -31,7 +31,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from integrators._base import (
+from ..landscape.types import PyTree, ScalarOrSchedule
+from ..landscape.validate import check_nonnegative, check_positive, check_real, check_unit_interval
+from ._base import (
     Integrator,
     increment,
     integrator_factory,
@@ -41,9 +43,7 @@ from integrators._base import (
     value_at,
     zeros_like,
 )
-from integrators._types import PyTree, ScalarOrSchedule
-from integrators.overdamped import drift
-from landscape._validate import check_nonnegative, check_positive, check_real, check_unit_interval
+from .overdamped import drift
 
 
 class MomentumState(NamedTuple):

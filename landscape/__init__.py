@@ -1,14 +1,16 @@
-"""Potential-energy landscapes and gradient-noise models (the heat bath) for optdyn.
+"""What the potential is: energies, data, finite sums, networks, curvature and views.
 
-import landscape as ls
-U = ls.rosenbrock()            # or ls.get("rosenbrock", dim=3)
-noise = ls.gaussian(0.5, batch_size=4)
+    from optdyn import landscape as ls
+    U = ls.rosenbrock()            # or ls.get("rosenbrock", dim=3)
+
+The lowest layer of optdyn: it imports nothing from `optdyn.integrators` (how a particle
+moves on the landscape, including the gradient-noise models of the heat bath).
 """
 
-from landscape import views  # noqa: E402  (submodule: interpolation, slices, PCA plane)
-from landscape._base import Landscape, Point
-from landscape.classic import beale, himmelblau, rosenbrock, six_hump_camel
-from landscape.curvature import (
+from . import views  # noqa: E402  (submodule: interpolation, slices, PCA plane)
+from ._base import Landscape, Point
+from .classic import beale, himmelblau, rosenbrock, six_hump_camel
+from .curvature import (
     adam_preconditioned_sharpness,
     adam_preconditioner,
     hutchinson_trace,
@@ -19,34 +21,27 @@ from landscape.curvature import (
     sharpness,
     top_eigenvalues,
 )
-from landscape.custom import from_function
-from landscape.data import Dataset, digits, load_csv, load_npz, teacher_student
-from landscape.double_well import double_well
-from landscape.finite_sum import FiniteSum, finite_sum, least_squares
-from landscape.gradient_noise import GradientNoise, gradient_covariance, minibatch_temperature
-from landscape.minibatch import Minibatch, MinibatchState, minibatch
-from landscape.mixed_precision import mixed_precision
-from landscape.mlp import MLP, apply_mlp, from_loss, init_mlp, mlp
-from landscape.muller_brown import muller_brown
-from landscape.multimodal import rastrigin, styblinski_tang
-from landscape.noise import Exact, Gaussian, NoiseModel, exact, exact_gradient, gaussian
-from landscape.quadratic import quadratic, valley
-from landscape.registry import get, names
-from landscape.saddles import monkey_saddle, saddle
+from .custom import from_function
+from .data import Dataset, digits, load_csv, load_npz, teacher_student
+from .double_well import double_well
+from .finite_sum import FiniteSum, finite_sum, least_squares
+from .gradient_noise import GradientNoise, gradient_covariance, minibatch_temperature
+from .mixed_precision import mixed_precision
+from .mlp import MLP, apply_mlp, from_loss, init_mlp, mlp
+from .muller_brown import muller_brown
+from .multimodal import rastrigin, styblinski_tang
+from .quadratic import quadratic, valley
+from .registry import get, names
+from .saddles import monkey_saddle, saddle
 
 __all__ = [
     "views",
     "mixed_precision",
     "Dataset",
-    "Exact",
     "FiniteSum",
-    "Gaussian",
     "GradientNoise",
     "Landscape",
     "MLP",
-    "Minibatch",
-    "MinibatchState",
-    "NoiseModel",
     "Point",
     "adam_preconditioned_sharpness",
     "adam_preconditioner",
@@ -54,12 +49,9 @@ __all__ = [
     "beale",
     "digits",
     "double_well",
-    "exact",
-    "exact_gradient",
     "finite_sum",
     "from_function",
     "from_loss",
-    "gaussian",
     "get",
     "gradient_covariance",
     "himmelblau",
@@ -70,7 +62,6 @@ __all__ = [
     "least_squares",
     "load_csv",
     "load_npz",
-    "minibatch",
     "minibatch_temperature",
     "mlp",
     "monkey_saddle",

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from integrators._types import Array, PyTree
+from .types import Array, PyTree
 
 LossFn = Callable[[PyTree], Array]
 """A loss of one set of parameters: `loss_fn(params) -> scalar` (close over the data)."""

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from landscape._base import Point
+from ._base import Point
 
 
 def point(x: Iterable[float], value: float, kind: str) -> Point:

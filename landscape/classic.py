@@ -10,9 +10,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from landscape._base import Landscape
-from landscape._points import point
-from landscape._validate import check_int, check_positive, check_real
+from ._base import Landscape
+from ._points import point
+from .validate import check_int, check_positive, check_real
 
 # Local minimum of the extended Rosenbrock function near (-1, 1, ..., 1) for a=1, b=100,
 # 4 <= dim <= 7 (Shang & Qiu 2006), refined by Newton in float64.

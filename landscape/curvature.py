@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from landscape._validate import check_choice, check_int
+from .validate import check_choice, check_int
 
 PyTree = Any
 LossFn = Callable[[PyTree], jax.Array]

@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from landscape._base import Landscape, Point
-from landscape._points import point
-from landscape._validate import check_choice, check_int, check_real
+from ._base import Landscape, Point
+from ._points import point
+from .validate import check_choice, check_int, check_real
 
 MINIMUM_KINDS = ("global", "local")
 SADDLE_KINDS = ("saddle", "monkey", "maximum")

@@ -21,9 +21,11 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
+import jax
 import numpy as np
 
-from landscape._validate import check_int, check_nonnegative, check_real
+from .mlp import apply_mlp, init_mlp
+from .validate import check_int, check_nonnegative, check_real
 
 
 class Dataset(NamedTuple):
@@ -366,10 +368,6 @@ def teacher_student(
       A regression `Dataset` (n_classes = 0) with targets (N, d_out); `info["teacher"]` holds
       the teacher's parameters, `info["noise"]` σ.
     """
-    import jax
-
-    from landscape.mlp import apply_mlp, init_mlp
-
     n_train, n_test = check_int("n_train", n_train), check_int("n_test", n_test)
     sizes = tuple(check_int(f"sizes[{i}]", s) for i, s in enumerate(sizes))
     if len(sizes) < 2:

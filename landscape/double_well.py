@@ -8,9 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from landscape._base import Landscape
-from landscape._points import point
-from landscape._validate import check_int, check_positive
+from ._base import Landscape
+from ._points import point
+from .validate import check_int, check_positive
 
 
 def double_well(dim: int = 1, barrier: float = 1.0, stiffness: float = 1.0) -> Landscape:

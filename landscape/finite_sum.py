@@ -9,15 +9,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from integrators._types import PyTree
-from landscape._base import Landscape, Point
-from landscape._dtype import float_dtype
-from landscape._points import point
-from landscape._validate import check_int, check_nonnegative
-from landscape.custom import from_function
+from ._base import Landscape, Point
+from ._dtype import float_dtype
+from ._points import point
+from .custom import from_function
+from .types import PyTree
+from .validate import check_int, check_nonnegative
 
 
-def _cast_data(data: PyTree, dtype) -> PyTree:
+def cast_data(data: PyTree, dtype) -> PyTree:
     """Floating leaves of `data` in `dtype` (the parameters' dtype); integer leaves unchanged."""
 
     def cast(d):
@@ -57,7 +57,7 @@ class FiniteSum(Landscape):
         it is `batch_loss(x, batch)` on the whole batch at once, so the layers run as matrix
         products over the batch; else the mean of the vmapped `per_sample_energy`.
         """
-        data = _cast_data(self.data, _params_dtype(x))
+        data = cast_data(self.data, _params_dtype(x))
         batch = jax.tree.map(lambda d: d[idx], data)
         if self.batch_loss is not None:
             return self.batch_loss(x, batch)
@@ -65,7 +65,7 @@ class FiniteSum(Landscape):
 
     def per_sample_grads(self, x: PyTree) -> PyTree:
         """∇ℓ(x, s_i) for every sample, stacked along a new leading axis of length N."""
-        data = _cast_data(self.data, _params_dtype(x))
+        data = cast_data(self.data, _params_dtype(x))
         return jax.vmap(jax.grad(self.per_sample_energy), in_axes=(None, 0))(x, data)
 
 
@@ -111,7 +111,7 @@ def finite_sum(
     n_samples = sizes.pop()
 
     def energy(x: PyTree) -> jax.Array:
-        xs = _cast_data(data, _params_dtype(x))
+        xs = cast_data(data, _params_dtype(x))
         if batch_loss is not None:
             return batch_loss(x, xs)
         return jnp.mean(jax.vmap(per_sample_energy, in_axes=(None, 0))(x, xs))

@@ -30,8 +30,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from landscape._validate import check_int, check_nonnegative
-from landscape.finite_sum import FiniteSum
+from .finite_sum import FiniteSum
+from .validate import check_int, check_nonnegative
 
 
 class GradientNoise(NamedTuple):

@@ -23,9 +23,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from integrators._types import Array, PyTree
-from landscape._affine import LossFn, flatten, loss_on_subspace
-from landscape._validate import check_int
+from ._affine import LossFn, flatten, loss_on_subspace
+from .types import Array, PyTree
+from .validate import check_int
 
 
 class Interpolation(NamedTuple):

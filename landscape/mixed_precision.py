@@ -32,7 +32,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from landscape._validate import check_positive
+from .validate import check_positive
 
 PyTree = Any
 

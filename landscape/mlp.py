@@ -30,8 +30,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from landscape._validate import check_choice, check_int, check_nonnegative, check_positive
-from landscape.finite_sum import FiniteSum, finite_sum
+from .finite_sum import FiniteSum, finite_sum
+from .validate import check_choice, check_int, check_nonnegative, check_positive
 
 PyTree = Any
 Params = list  # [{"w": array, "b": array}, ...]

@@ -6,9 +6,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from landscape._base import Landscape
-from landscape._dtype import like
-from landscape._points import point
+from ._base import Landscape
+from ._dtype import like
+from ._points import point
 
 # Standard parameters (Müller & Brown 1979), one column per Gaussian term.
 _A = np.array([-200.0, -100.0, -170.0, 15.0])

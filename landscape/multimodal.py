@@ -8,9 +8,9 @@ import math
 import jax
 import jax.numpy as jnp
 
-from landscape._base import Landscape
-from landscape._points import point
-from landscape._validate import check_int, check_positive
+from ._base import Landscape
+from ._points import point
+from .validate import check_int, check_positive
 
 
 def rastrigin(dim: int = 2, A: float = 10.0) -> Landscape:

@@ -33,10 +33,10 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from integrators._types import Array, PyTree
-from landscape._affine import LossFn, flatten_stack, loss_along, loss_on_subspace
-from landscape._validate import check_int, check_nonnegative
-from landscape.slices import Slice, plane_loss
+from ._affine import LossFn, flatten_stack, loss_along, loss_on_subspace
+from .slices import Slice, plane_loss
+from .types import Array, PyTree
+from .validate import check_int, check_nonnegative
 
 
 class PCAPlane(NamedTuple):

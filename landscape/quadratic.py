@@ -7,10 +7,10 @@ import math
 import jax
 import numpy as np
 
-from landscape._base import Landscape
-from landscape._dtype import like
-from landscape._points import point, signature_kind
-from landscape._validate import check_int, check_real
+from ._base import Landscape
+from ._dtype import like
+from ._points import point, signature_kind
+from .validate import check_int, check_real
 
 
 def _matrix(arg: str, value) -> np.ndarray:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
-from landscape._base import Landscape
-from landscape._validate import check_choice
-from landscape.classic import beale, himmelblau, rosenbrock, six_hump_camel
-from landscape.double_well import double_well
-from landscape.finite_sum import least_squares
-from landscape.muller_brown import muller_brown
-from landscape.multimodal import rastrigin, styblinski_tang
-from landscape.quadratic import quadratic, valley
-from landscape.saddles import monkey_saddle, saddle
+from ._base import Landscape
+from .classic import beale, himmelblau, rosenbrock, six_hump_camel
+from .double_well import double_well
+from .finite_sum import least_squares
+from .muller_brown import muller_brown
+from .multimodal import rastrigin, styblinski_tang
+from .quadratic import quadratic, valley
+from .saddles import monkey_saddle, saddle
+from .validate import check_choice
 
 _FACTORIES: dict[str, Callable[..., Landscape]] = {
     f.__name__: f

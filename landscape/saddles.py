@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import jax
 
-from landscape._base import Landscape
-from landscape._points import point
-from landscape._validate import check_positive
+from ._base import Landscape
+from ._points import point
+from .validate import check_positive
 
 
 def saddle(a: float = 1.0, b: float = 1.0) -> Landscape:

@@ -31,9 +31,9 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from integrators._types import Array, PRNGKey, PyTree
-from landscape._affine import LossFn, loss_on_subspace
-from landscape._validate import check_choice, check_int, check_positive
+from ._affine import LossFn, loss_on_subspace
+from .types import Array, PRNGKey, PyTree
+from .validate import check_choice, check_int, check_positive
 
 
 class Slice(NamedTuple):

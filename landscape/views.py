@@ -1,6 +1,6 @@
 """Honest views of a loss landscape: one import for the three kinds of picture.
 
-    from landscape import views
+    from optdyn.landscape import views
     line = views.interpolate(loss_fn, theta_init, theta_final)          # 1-D, with barrier
     sl = views.random_slice(loss_fn, theta_star, key)                   # 2-D, Li et al. 2018
     plane = views.pca_plane(traj.positions)                             # PCA of the path
@@ -12,15 +12,15 @@ grids in one jitted vmap. The pieces live in `landscape.interpolation`, `landsca
 `landscape.pca_plane` and `landscape._affine`.
 """
 
-from landscape._affine import (
+from ._affine import (
     loss_along,
     loss_on_subspace,
     quadratic_value,
     restricted_quadratic,
 )
-from landscape.interpolation import Interpolation, interpolate
-from landscape.pca_plane import HonestView, PCAPlane, honest_view, pca_plane, pca_slice
-from landscape.slices import (
+from .interpolation import Interpolation, interpolate
+from .pca_plane import HonestView, PCAPlane, honest_view, pca_plane, pca_slice
+from .slices import (
     Slice,
     filter_normalize,
     filter_normalized_direction,

@@ -6,13 +6,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
-
-import integrators as itg
-import landscape as ls
-from landscape import curvature as cv
-from landscape.gradient_noise import gradient_covariance, minibatch_temperature
-from landscape.mixed_precision import mixed_precision
-from landscape.mlp import from_loss, mlp
+from optdyn import integrators as itg
+from optdyn import landscape as ls
+from optdyn.landscape import curvature as cv
+from optdyn.landscape.gradient_noise import gradient_covariance, minibatch_temperature
+from optdyn.landscape.mixed_precision import mixed_precision
+from optdyn.landscape.mlp import from_loss, mlp
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +93,7 @@ def test_gradient_covariance_and_temperature_match_numpy():
     T = minibatch_temperature(0.1, 5, stats.trace, n_samples=50)
     assert float(T) == pytest.approx(0.1 * np.trace(C) / 10 * 45 / 49, rel=1e-10)
     # the noise model's per-coordinate temperature is T / dim
-    assert float(ls.minibatch(5).temperature(0.1, U, x)) == pytest.approx(float(T) / 3, rel=1e-8)
+    assert float(itg.minibatch(5).temperature(0.1, U, x)) == pytest.approx(float(T) / 3, rel=1e-8)
 
 
 def test_loss_scaling_recovers_float16_underflow():

@@ -10,10 +10,9 @@ import math
 
 import numpy as np
 import pytest
-
-from experiments import _damping_theory as th
-from experiments import damping, saddle_escape, stability, valley
-from experiments._common import Config
+from optdyn.experiments import _damping_theory as th
+from optdyn.experiments import damping, saddle_escape, stability, valley
+from optdyn.experiments._common import Config
 
 FIGURES = {
     "damping": ["damping_phase", "damping_rates", "damping_stability"],

@@ -10,9 +10,8 @@ import math
 
 import numpy as np
 import pytest
-
-from experiments import batch_temperature, edge_of_stability, mlp_training, precision
-from experiments._common import Config
+from optdyn.experiments import batch_temperature, edge_of_stability, mlp_training, precision
+from optdyn.experiments._common import Config
 
 MODULES = {
     "mlp_training": (mlp_training, ["mlp_training"]),

@@ -22,14 +22,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from optdyn import integrators as itg
+from optdyn import landscape as ls
+from optdyn.experiments import adaptive_memory, annealing, kramers
+from optdyn.experiments import langevin_equilibrium as le
+from optdyn.experiments._common import Config
+from optdyn.experiments._first_passage import first_passage
 from scipy import integrate
-
-import integrators as itg
-import landscape as ls
-from experiments import adaptive_memory, annealing, kramers
-from experiments import langevin_equilibrium as le
-from experiments._common import Config
-from experiments._first_passage import first_passage
 
 FIGURES = {
     "langevin_equilibrium": ["langevin_equilibrium"],

@@ -3,9 +3,8 @@
 import json
 
 import numpy as np
-
-from experiments import depth_and_skips, mlp_landscape
-from experiments._common import Config
+from optdyn.experiments import depth_and_skips, mlp_landscape
+from optdyn.experiments._common import Config
 
 
 def test_mlp_landscape_quick(tmp_path):

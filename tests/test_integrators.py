@@ -7,9 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-import integrators as itg
-from integrators import schedules
+from optdyn import integrators as itg
+from optdyn.integrators import schedules
 
 # every integrator, built at a temperature T (small steps: a few steps stay tame)
 FACTORIES = {

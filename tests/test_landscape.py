@@ -6,8 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-import landscape as ls
+from optdyn import landscape as ls
 
 jax.config.update("jax_enable_x64", True)
 

@@ -5,11 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-
-import integrators as itg
-import landscape as ls
-from landscape.data import digits, load_csv, load_npz, teacher_student
-from landscape.mlp import apply_mlp, cross_entropy, from_loss, init_mlp, mlp, squared_error
+from optdyn import integrators as itg
+from optdyn import landscape as ls
+from optdyn.landscape.data import digits, load_csv, load_npz, teacher_student
+from optdyn.landscape.mlp import apply_mlp, cross_entropy, from_loss, init_mlp, mlp, squared_error
 
 # ---------------------------------------------------------------------------- data
 
@@ -212,7 +211,7 @@ def test_any_user_pytree_loss_trains_with_minibatch_noise():
     U = ls.from_loss(loss_fn, data, name="linear")
     p0 = {"w": jnp.zeros((2, 3), jnp.float32), "b": jnp.zeros((2,), jnp.float32)}
     traj = itg.simulate(
-        itg.sgd(0.1), U, p0, 600, noise=ls.minibatch(16), ensemble=True, record_every=600
+        itg.sgd(0.1), U, p0, 600, noise=itg.minibatch(16), ensemble=True, record_every=600
     )
     assert traj.final_state.params["w"].dtype == jnp.float32
     np.testing.assert_allclose(traj.final_state.params["w"], np.stack([w_true] * 2), atol=1e-4)

@@ -11,8 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-import landscape as ls
+from optdyn import integrators as itg
+from optdyn import landscape as ls
 
 jax.config.update("jax_enable_x64", True)
 
@@ -58,7 +58,7 @@ def _assert_moments(samples, mean, cov, n):
 def test_exact_is_the_vmapped_gradient():
     r = ls.rosenbrock()
     x = jnp.asarray(np.random.default_rng(0).normal(size=(7, 2)))
-    noise = ls.exact()
+    noise = itg.exact()
     state = noise.init(r, jax.random.key(0), 7)
     grads, new_state = noise.gradient(r, x, state, jax.random.key(1))
     assert state == () and new_state == ()
@@ -76,12 +76,12 @@ def test_exact_gradient_by_columns_equals_vmap_grad_on_every_landscape(name):
     x = np.random.default_rng(1).uniform(-1.5, 1.5, (33, dim))
     for dtype, rtol in ((jnp.float64, 1e-12), (jnp.float32, 2e-5)):
         xs = jnp.asarray(x, dtype)
-        got = jax.jit(lambda a: ls.exact_gradient(landscape, a))(xs)
+        got = jax.jit(lambda a: itg.exact_gradient(landscape, a))(xs)
         want = jax.jit(jax.vmap(jax.grad(landscape.energy)))(xs)
         assert got.dtype == dtype and got.shape == xs.shape
         np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * float(jnp.abs(want).max()))
     if name in ("rosenbrock", "muller_brown", "quadratic", "double_well"):  # really by columns
-        from integrators._columns import ensemble_gradient
+        from optdyn.integrators._engine.columns import ensemble_gradient
 
         assert ensemble_gradient(landscape.energy, jnp.asarray(x)) is not None
 
@@ -100,7 +100,7 @@ def test_gaussian_noise_has_mean_grad_and_covariance_c_over_b(covariance, batch_
     r = ls.rosenbrock()
     point = np.array([-0.5, 0.8])
     x = _ensemble(r, point)
-    grads, state = _draw(ls.gaussian(covariance, batch_size=batch_size), r, x)
+    grads, state = _draw(itg.gaussian(covariance, batch_size=batch_size), r, x)
     assert state == ()
     cov = np.asarray(covariance, dtype=float)
     cov = cov * np.eye(2) if cov.ndim < 2 else cov
@@ -111,7 +111,7 @@ def test_gaussian_noise_is_one_normal_draw_for_the_whole_ensemble():
     v = ls.valley()
     x = jnp.asarray(np.random.default_rng(1).normal(size=(5, 2)))
     key = jax.random.key(3)
-    grads, _ = ls.gaussian(0.8, batch_size=2).gradient(v, x, (), key)
+    grads, _ = itg.gaussian(0.8, batch_size=2).gradient(v, x, (), key)
     expected = jax.jit(jax.vmap(v.grad))(x) + math.sqrt(0.8 / 2) * jax.random.normal(key, x.shape)
     np.testing.assert_allclose(grads, expected, rtol=1e-13)
 
@@ -120,25 +120,25 @@ def test_gaussian_noise_is_one_normal_draw_for_the_whole_ensemble():
 @pytest.mark.parametrize("covariance", [0.5, [0.5, 0.25], [[0.5, 0.1], [0.1, 0.25]]])
 def test_gaussian_preserves_dtype(dtype, covariance):
     x = _ensemble(ls.himmelblau(), [1.0, 2.0], n=3, dtype=dtype)
-    grads, _ = _draw(ls.gaussian(covariance), ls.himmelblau(), x)
+    grads, _ = _draw(itg.gaussian(covariance), ls.himmelblau(), x)
     assert grads.dtype == dtype and grads.shape == x.shape
 
 
 def test_gaussian_on_a_pytree_landscape():
     f = ls.from_function(lambda p: jnp.sum(p["w"] ** 2) + p["b"] ** 2)
     x = {"w": jnp.ones((4, 3)), "b": jnp.zeros(4, jnp.float32)}
-    grads, _ = ls.gaussian(1e-30).gradient(f, x, (), jax.random.key(0))
+    grads, _ = itg.gaussian(1e-30).gradient(f, x, (), jax.random.key(0))
     np.testing.assert_allclose(grads["w"], 2.0, rtol=1e-12)
     assert grads["b"].dtype == jnp.float32 and grads["b"].shape == (4,)
 
 
 def test_gaussian_temperature():
     eta = 0.05
-    assert ls.gaussian(0.5, batch_size=4).temperature(eta) == pytest.approx(eta * 0.5 / 8)
-    assert ls.gaussian([0.2, 0.6]).temperature(eta) == pytest.approx(eta * 0.4 / 2)
-    full = ls.gaussian([[1.0, 0.3, 0.0], [0.3, 2.0, 0.0], [0.0, 0.0, 0.0]], batch_size=2)
+    assert itg.gaussian(0.5, batch_size=4).temperature(eta) == pytest.approx(eta * 0.5 / 8)
+    assert itg.gaussian([0.2, 0.6]).temperature(eta) == pytest.approx(eta * 0.4 / 2)
+    full = itg.gaussian([[1.0, 0.3, 0.0], [0.3, 2.0, 0.0], [0.0, 0.0, 0.0]], batch_size=2)
     assert full.temperature(eta) == pytest.approx(eta * 3.0 / (2 * 2 * 3))
-    schedule = ls.gaussian(1.0).temperature(lambda step: 0.1 / (1 + step))
+    schedule = itg.gaussian(1.0).temperature(lambda step: 0.1 / (1 + step))
     assert schedule(1) == pytest.approx(0.1 / 2 / 2)
 
 
@@ -147,7 +147,7 @@ def test_gaussian_covariance_can_be_swept_under_vmap():
     x = _ensemble(v, [0.0, 0.0], n=20_000)
 
     def spread(var):
-        grads, _ = ls.gaussian(var).gradient(v, x, (), jax.random.key(0))
+        grads, _ = itg.gaussian(var).gradient(v, x, (), jax.random.key(0))
         return jnp.var(grads[:, 1])
 
     np.testing.assert_allclose(jax.vmap(spread)(jnp.array([0.5, 2.0])), [0.5, 2.0], rtol=0.05)
@@ -210,7 +210,7 @@ def test_minibatch_without_replacement_visits_each_sample_once_per_epoch(n_sampl
     fs = _one_hot_sum(n_samples)
     n_batches, n_particles, n_epochs = n_samples // batch_size, 64, 3
     x = jnp.zeros((n_particles, n_samples))
-    state, grads = _run_steps(ls.minibatch(batch_size), fs, x, n_batches * n_epochs)
+    state, grads = _run_steps(itg.minibatch(batch_size), fs, x, n_batches * n_epochs)
     counts = np.asarray(grads).reshape(n_epochs, n_batches, n_particles, n_samples) * batch_size
     np.testing.assert_allclose(counts, np.round(counts), atol=1e-12)
     per_epoch = counts.sum(axis=1)  # (epoch, particle, sample)
@@ -229,7 +229,7 @@ def test_minibatch_without_replacement_visits_each_sample_once_per_epoch(n_sampl
 
 @pytest.mark.parametrize("n_samples", [1, 2, 3, 10, 64, 65, 1438])
 def test_sample_order_is_a_permutation_per_particle_and_epoch(n_samples):
-    from landscape.minibatch import sample_order
+    from optdyn.integrators.minibatch import sample_order
 
     keys = jax.random.bits(jax.random.key(0), (5, 2), jnp.uint32)
     positions = jnp.arange(n_samples)
@@ -249,9 +249,8 @@ def test_sample_order_is_a_permutation_per_particle_and_epoch(n_samples):
 
 def test_sample_order_positions_are_uniform_over_samples():
     """Where sample 0 lands in the order, over many keys: uniform on [0, N) (chi-squared)."""
+    from optdyn.integrators.minibatch import sample_order
     from scipy.stats import chisquare
-
-    from landscape.minibatch import sample_order
 
     n_samples, n_keys = 20, 20_000
     keys = jax.random.bits(jax.random.key(1), (n_keys, 2), jnp.uint32)
@@ -268,7 +267,7 @@ def test_minibatch_epoch_average_is_the_full_gradient_for_pytree_params():
     fs = ls.finite_sum(lambda p, s: 0.5 * (s["a"] @ p["w"] + p["b"] - s["y"]) ** 2, data)
     point = {"w": jnp.array([0.3, -1.0, 2.0]), "b": jnp.array(0.5)}
     x = jax.tree.map(lambda a: jnp.broadcast_to(a, (5,) + a.shape), point)
-    _, grads = _run_steps(ls.minibatch(6), fs, x, 4)  # one epoch of 24 // 6 batches
+    _, grads = _run_steps(itg.minibatch(6), fs, x, 4)  # one epoch of 24 // 6 batches
     full = jax.jit(fs.grad)(point)
     for name in ("w", "b"):
         epoch_mean = grads[name].mean(axis=0)  # (particles, ...)
@@ -277,7 +276,7 @@ def test_minibatch_epoch_average_is_the_full_gradient_for_pytree_params():
     # The temperature accepts pytree parameters: tr C sums over every leaf.
     g = jax.jit(fs.per_sample_grads)(point)
     trace = sum(np.var(np.asarray(leaf).reshape(24, -1), axis=0).sum() for leaf in g.values())
-    temp = _temperature(ls.minibatch(6), 0.1, fs, point)
+    temp = _temperature(itg.minibatch(6), 0.1, fs, point)
     assert temp == pytest.approx(0.1 * trace * (24 - 6) / 23 / (2 * 6 * 4), rel=1e-10)
 
 
@@ -286,7 +285,7 @@ def test_minibatch_is_unbiased_with_the_predicted_covariance(replace):
     fs = ls.least_squares(n_samples=40, dim=2, noise=0.5, seed=0)
     point = jnp.array([1.5, -0.5])
     size, n = 5, 20_000
-    grads, _ = _draw(ls.minibatch(size, replace=replace), fs, _ensemble(fs, point, n=n))
+    grads, _ = _draw(itg.minibatch(size, replace=replace), fs, _ensemble(fs, point, n=n))
     g = np.asarray(jax.jit(fs.per_sample_grads)(point))
     fpc = 1.0 if replace else (fs.n_samples - size) / (fs.n_samples - 1)
     cov = np.cov(g.T, bias=True) * fpc / size
@@ -299,25 +298,25 @@ def test_minibatch_is_unbiased_with_the_predicted_covariance(replace):
     np.testing.assert_allclose(np.cov(samples.T), cov, rtol=0.1, atol=0.1 * np.abs(cov).max())
     # The temperature is the trace of that covariance: T = η tr(Cov) / (2 dim).
     eta = 0.01
-    temp = _temperature(ls.minibatch(size, replace=replace), eta, fs, point)
+    temp = _temperature(itg.minibatch(size, replace=replace), eta, fs, point)
     assert temp == pytest.approx(eta * np.trace(cov) / (2 * 2), rel=1e-10)
 
 
 def test_minibatch_temperature_finite_population_correction():
     fs = ls.least_squares(n_samples=64, dim=2, seed=1)
     point = jnp.array([0.0, 0.0])
-    with_rep = _temperature(ls.minibatch(8, replace=True), 0.1, fs, point)
-    without = _temperature(ls.minibatch(8), 0.1, fs, point)
+    with_rep = _temperature(itg.minibatch(8, replace=True), 0.1, fs, point)
+    without = _temperature(itg.minibatch(8), 0.1, fs, point)
     assert without / with_rep == pytest.approx((64 - 8) / (64 - 1), rel=1e-12)
-    assert _temperature(ls.minibatch(64), 0.1, fs, point) == 0.0  # full batch: GD
-    schedule = jax.jit(lambda p: ls.minibatch(8).temperature(lambda step: 0.1, fs, p)(0))
+    assert _temperature(itg.minibatch(64), 0.1, fs, point) == 0.0  # full batch: GD
+    schedule = jax.jit(lambda p: itg.minibatch(8).temperature(lambda step: 0.1, fs, p)(0))
     assert float(schedule(point)) == pytest.approx(without)
 
 
 def test_full_batch_without_replacement_is_the_exact_gradient():
     fs = ls.least_squares(n_samples=16, dim=2, seed=4)
     x = jnp.asarray(np.random.default_rng(0).normal(size=(3, 2)))
-    grads, _ = _draw(ls.minibatch(16), fs, x)
+    grads, _ = _draw(itg.minibatch(16), fs, x)
     assert grads.dtype == jnp.float64
     np.testing.assert_allclose(grads, jax.jit(jax.vmap(fs.grad))(x), rtol=1e-12)
 
@@ -326,7 +325,7 @@ def test_full_batch_without_replacement_is_the_exact_gradient():
 def test_minibatch_preserves_float32(replace):  # float64 throughout the other tests
     fs = ls.least_squares(n_samples=10, dim=2)
     x = _ensemble(fs, [0.1, 0.2], n=4, dtype=jnp.float32)
-    grads, _ = _draw(ls.minibatch(3, replace=replace), fs, x)
+    grads, _ = _draw(itg.minibatch(3, replace=replace), fs, x)
     assert grads.dtype == jnp.float32 and grads.shape == x.shape
 
 
@@ -336,16 +335,16 @@ def test_minibatch_preserves_float32(replace):  # float64 throughout the other t
 @pytest.mark.parametrize(
     "build,match",
     [
-        (lambda: ls.gaussian(-1.0), "covariance=-1.0"),
-        (lambda: ls.gaussian(float("nan")), "covariance=nan"),
-        (lambda: ls.gaussian([1.0, -0.5]), "covariance="),
-        (lambda: ls.gaussian([[1.0, 0.5], [0.0, 1.0]]), "covariance=.*not symmetric"),
-        (lambda: ls.gaussian([[1.0, 2.0], [2.0, 1.0]]), "covariance=.*positive semi-definite"),
-        (lambda: ls.gaussian(np.ones((2, 3))), "covariance has shape"),
-        (lambda: ls.gaussian(1.0, batch_size=0), "batch_size=0"),
-        (lambda: ls.gaussian(1.0, batch_size=2.0), "batch_size=2.0"),
-        (lambda: ls.minibatch(0), "batch_size=0"),
-        (lambda: ls.minibatch(4, replace="no"), "replace='no'"),
+        (lambda: itg.gaussian(-1.0), "covariance=-1.0"),
+        (lambda: itg.gaussian(float("nan")), "covariance=nan"),
+        (lambda: itg.gaussian([1.0, -0.5]), "covariance="),
+        (lambda: itg.gaussian([[1.0, 0.5], [0.0, 1.0]]), "covariance=.*not symmetric"),
+        (lambda: itg.gaussian([[1.0, 2.0], [2.0, 1.0]]), "covariance=.*positive semi-definite"),
+        (lambda: itg.gaussian(np.ones((2, 3))), "covariance has shape"),
+        (lambda: itg.gaussian(1.0, batch_size=0), "batch_size=0"),
+        (lambda: itg.gaussian(1.0, batch_size=2.0), "batch_size=2.0"),
+        (lambda: itg.minibatch(0), "batch_size=0"),
+        (lambda: itg.minibatch(4, replace="no"), "replace='no'"),
         (lambda: ls.finite_sum(3.0, np.ones(3)), "per_sample_energy=3.0"),
         (lambda: ls.finite_sum(jnp.dot, (np.ones(3), np.ones(4))), "data has leading axes"),
         (lambda: ls.finite_sum(jnp.dot, np.array(1.0)), "data has leading axes"),
@@ -361,12 +360,12 @@ def test_bad_input_raises_value_error_naming_the_argument(build, match):
 
 def test_minibatch_rejects_a_landscape_that_is_not_a_finite_sum():
     with pytest.raises(ValueError, match="landscape='rosenbrock'.*finite sum"):
-        ls.minibatch(4).init(ls.rosenbrock(), jax.random.key(0), 2)
+        itg.minibatch(4).init(ls.rosenbrock(), jax.random.key(0), 2)
     with pytest.raises(ValueError, match="batch_size=20.*n_samples=10"):
-        ls.minibatch(20).init(ls.least_squares(n_samples=10), jax.random.key(0), 2)
-    ls.minibatch(20, replace=True).init(ls.least_squares(n_samples=10), jax.random.key(0), 2)
+        itg.minibatch(20).init(ls.least_squares(n_samples=10), jax.random.key(0), 2)
+    itg.minibatch(20, replace=True).init(ls.least_squares(n_samples=10), jax.random.key(0), 2)
 
 
 def test_gaussian_rejects_a_covariance_of_the_wrong_dimension():
     with pytest.raises(ValueError, match="covariance has shape \\(3,\\)"):
-        ls.gaussian([1.0, 1.0, 1.0]).gradient(ls.beale(), jnp.zeros((2, 2)), (), jax.random.key(0))
+        itg.gaussian([1.0, 1.0, 1.0]).gradient(ls.beale(), jnp.zeros((2, 2)), (), jax.random.key(0))

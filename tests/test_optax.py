@@ -8,9 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-
-import integrators as itg
-from landscape._base import Landscape
+from optdyn import integrators as itg
+from optdyn.landscape._base import Landscape
 
 STEPS = 1000
 X0 = jnp.array([-1.5, 2.0])

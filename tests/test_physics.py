@@ -12,9 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-import integrators as itg
-from landscape._base import Landscape
+from optdyn import integrators as itg
+from optdyn.landscape._base import Landscape
 
 N_PARTICLES = 100_000
 LAMBDAS = np.array([1.0, 3.0])  # curvatures of the 2-D harmonic well

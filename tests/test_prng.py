@@ -12,11 +12,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from optdyn import integrators as itg
+from optdyn import landscape as ls
+from optdyn.integrators._engine import prng as prng
 from scipy import stats
-
-import integrators as itg
-import landscape as ls
-from integrators import prng
 
 N = 400_000
 

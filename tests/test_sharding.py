@@ -13,10 +13,9 @@ import textwrap
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-import integrators as itg
-import landscape as ls
-from integrators import sharding as sh
+from optdyn import integrators as itg
+from optdyn import landscape as ls
+from optdyn.integrators import sharding as sh
 
 SCRIPT = textwrap.dedent(
     """
@@ -24,8 +23,8 @@ SCRIPT = textwrap.dedent(
     os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
     import jax, jax.numpy as jnp, numpy as np
     jax.config.update("jax_enable_x64", True)
-    import integrators as itg, landscape as ls
-    from integrators import sharding as sh, streaming as st
+    from optdyn import integrators as itg, landscape as ls
+    from optdyn.integrators import sharding as sh, streaming as st
 
     U = ls.rosenbrock()
     x0 = jax.random.uniform(jax.random.key(0), (64, 2), minval=-2.0, maxval=2.0)

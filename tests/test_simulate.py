@@ -6,10 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-
-import integrators as itg
-from integrators.simulate import _runner
-from landscape._base import Landscape
+from optdyn import integrators as itg
+from optdyn.integrators.simulate import _runner
+from optdyn.landscape._base import Landscape
 
 LAMBDA = np.array([1.0, 2.0, 3.0])
 TRACES = {"count": 0}

@@ -9,11 +9,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from optdyn import integrators as itg
+from optdyn import landscape as ls
+from optdyn.integrators import streaming as st
 from scipy.stats import norm
-
-import integrators as itg
-import landscape as ls
-from integrators import streaming as st
 
 LAMBDA = np.array([1.0, 4.0])
 WELL = ls.quadratic(np.diag(LAMBDA), np.zeros(2))
@@ -211,8 +210,7 @@ def test_fused_gd_keeps_float32():
 def test_threefry_block_function_known_answer():
     """Random123's known-answer vector for Threefry-2x32-20, and JAX's own block function."""
     from jax.extend.random import threefry_2x32
-
-    from integrators import prng
+    from optdyn.integrators._engine import prng as prng
 
     k = jnp.array([0x13198A2E, 0x03707344], jnp.uint32)
     w0, w1 = prng.threefry2x32(k[0], k[1], jnp.uint32(0x243F6A88), jnp.uint32(0x85A308D3))
@@ -223,9 +221,8 @@ def test_threefry_block_function_known_answer():
 
 
 def test_counter_normals_are_standard_and_independent_across_steps():
+    from optdyn.integrators._engine import prng as prng
     from scipy.stats import kstest
-
-    from integrators import prng
 
     n = 200_000
     key = prng.key(11)

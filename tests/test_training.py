@@ -4,11 +4,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-import integrators as itg
-from integrators.simulate import _runner
-from landscape.data import digits
-from landscape.mlp import mlp
+from optdyn import integrators as itg
+from optdyn.integrators.simulate import _runner
+from optdyn.landscape.data import digits
+from optdyn.landscape.mlp import mlp
 
 
 @pytest.fixture(scope="module")

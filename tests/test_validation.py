@@ -5,9 +5,8 @@ import math
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-import integrators as itg
-from landscape._base import Landscape
+from optdyn import integrators as itg
+from optdyn.landscape._base import Landscape
 
 PLANE = Landscape(lambda x: 0.5 * jnp.sum(x**2), "plane", 2)
 

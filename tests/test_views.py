@@ -4,8 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from landscape import views
+from optdyn.landscape import views
 
 # A quadratic L(θ) = ½ θᵀAθ + bᵀθ on a pytree θ = {"w": (2, 3), "b": (3,)}: 9 parameters.
 RNG = np.random.default_rng(0)

@@ -16,12 +16,12 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from integrators._types import PRNGKey, PyTree, ScalarOrSchedule
-from integrators.prng import threefry2x32
-from landscape._base import Landscape
-from landscape._validate import check_int
-from landscape.finite_sum import FiniteSum
-from landscape.noise import _schedule_or_value
+from ..landscape._base import Landscape
+from ..landscape.finite_sum import FiniteSum
+from ..landscape.types import PRNGKey, PyTree, ScalarOrSchedule
+from ..landscape.validate import check_int
+from ._engine.prng import threefry2x32
+from .noise import _schedule_or_value
 
 
 class MinibatchState(NamedTuple):

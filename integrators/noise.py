@@ -37,12 +37,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from integrators import prng
-from integrators._columns import ensemble_gradient
-from integrators._types import PRNGKey, PyTree, ScalarOrSchedule
-from landscape._base import Landscape
-from landscape._dtype import like
-from landscape._validate import check_int, check_nonnegative, check_real
+from ..landscape._base import Landscape
+from ..landscape._dtype import like
+from ..landscape.types import PRNGKey, PyTree, ScalarOrSchedule
+from ..landscape.validate import check_int, check_nonnegative, check_real
+from ._engine import prng
+from ._engine.columns import ensemble_gradient
 
 
 class NoiseModel(Protocol):
