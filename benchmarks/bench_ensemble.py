@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
 from optdyn import integrators as itg
 from optdyn import landscape as ls
 from optdyn.integrators import streaming

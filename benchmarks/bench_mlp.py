@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
 from optdyn import integrators as itg
 from optdyn.landscape.data import digits
 from optdyn.landscape.mlp import mlp

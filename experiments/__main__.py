@@ -1,4 +1,4 @@
-"""Command line: `python -m optdyn.experiments list | all | NAME [--quick] [--seed S] [--out DIR]`."""
+"""Command line: `python -m optdyn.experiments list | all | NAME [--quick] [--seed S]`."""
 
 import sys
 

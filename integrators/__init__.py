@@ -26,6 +26,7 @@ from .optax_bridge import as_optax, from_optax
 from .overdamped import SGDState, langevin, sgd
 from .registry import get, names
 from .simulate import Trajectory, simulate
+from .splitting import BAOABState, baoab
 from .training import TrainResult, train, training_landscape
 from .underdamped import (
     MomentumState,
@@ -37,6 +38,8 @@ from .underdamped import (
 )
 
 __all__ = [
+    "BAOABState",
+    "baoab",
     "Exact",
     "Gaussian",
     "Minibatch",

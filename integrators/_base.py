@@ -7,6 +7,12 @@ An integrator is built by a factory that closes over its hyperparameters (as an 
     state = opt.init(params)                  # state.params is the position θ
     state = opt.step(state, grads, key)       # grads = ∇L(state.params)
 
+A splitting that needs the force somewhere else than at the old position (BAOAB, velocity
+Verlet) declares `needs_grad_fn=True` and is called as `step(state, grads, key, grad_fn)`,
+where `grad_fn(params)` evaluates the same gradient estimator (exact, Gaussian-noised or the
+same mini-batch) at any other position. `simulate` hands it over; by hand, pass e.g.
+`grad_fn=lambda p: jax.grad(loss)(p, batch)`.
+
 `step` only does elementwise arithmetic on the pytree, so the same integrator steps one
 particle or a whole ensemble stacked along a leading axis with one step count, one bias
 correction and one random call per leaf.
@@ -34,13 +40,17 @@ class Integrator(NamedTuple):
     Attributes:
       init: `init(params) -> state`; every state has fields `params` and `count`.
       step: `step(state, grads, key) -> state`, one step with `grads = ∇L(state.params)`;
-        `key` feeds the thermal noise (unused at zero temperature).
+        `key` feeds the thermal noise (unused at zero temperature). With `needs_grad_fn`,
+        `step(state, grads, key, grad_fn)`, `grad_fn(params) -> grads` the gradient
+        estimator, for splittings that evaluate the force more than once per step.
       velocity: `velocity(state) -> pytree`, the physical velocity v of an underdamped
         integrator (None for overdamped and adaptive ones); kinetic energy is ½·mass·|v|².
       mass: the particle mass m used for the kinetic energy.
       name: the factory's name, e.g. "momentum".
       hyperparams: the arguments the factory was called with (for sweeps and repr).
       factory: the factory itself; `factory(**hyperparams)` rebuilds this integrator.
+      needs_grad_fn: whether `step` takes the gradient estimator `grad_fn` as its fourth
+        argument (it evaluates the force at a new position within the step).
     """
 
     init: Callable[[PyTree], Any]
@@ -50,6 +60,7 @@ class Integrator(NamedTuple):
     name: str = ""
     hyperparams: dict | None = None
     factory: Callable[..., Integrator] | None = None
+    needs_grad_fn: bool = False
 
     @property
     def sweep_size(self) -> int | None:
@@ -159,8 +170,12 @@ def _swept(fn, fixed: dict, swept: dict, template: Integrator) -> Integrator:
     def init(params):
         return jax.vmap(lambda v, p: build(v).init(p))(swept, params)
 
-    def step(state, grads, key):
+    def step(state, grads, key, grad_fn=None):
         keys = jax.random.split(key, len(next(iter(swept.values()))))
+        if template.needs_grad_fn:  # grad_fn maps one member's ensemble, batched by vmap
+            return jax.vmap(lambda v, s, g, k: build(v).step(s, g, k, grad_fn))(
+                swept, state, grads, keys
+            )
         return jax.vmap(lambda v, s, g, k: build(v).step(s, g, k))(swept, state, grads, keys)
 
     velocity = None
@@ -169,7 +184,7 @@ def _swept(fn, fixed: dict, swept: dict, template: Integrator) -> Integrator:
         def velocity(state):
             return jax.vmap(lambda v, s: build(v).velocity(s))(swept, state)
 
-    return Integrator(init, step, velocity, template.mass)
+    return Integrator(init, step, velocity, template.mass, needs_grad_fn=template.needs_grad_fn)
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -29,7 +29,7 @@ from ._base import (
     step_count,
     zeros_like,
 )
-from .overdamped import diffuse, drift
+from .substeps import diffuse, drift
 
 _map = jax.tree_util.tree_map
 

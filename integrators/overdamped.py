@@ -8,19 +8,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 
 from ..landscape.types import PyTree, ScalarOrSchedule
 from ..landscape.validate import check_nonnegative
-from ._base import (
-    Integrator,
-    increment,
-    integrator_factory,
-    is_zero,
-    step_count,
-    tree_normal,
-    value_at,
-)
+from ._base import Integrator, increment, integrator_factory, step_count
+from .substeps import diffuse, drift
 
 
 class SGDState(NamedTuple):
@@ -28,25 +20,6 @@ class SGDState(NamedTuple):
 
     params: PyTree  # position θ, any pytree (a leading ensemble axis is allowed)
     count: jax.Array  # int32 scalar: steps taken k
-
-
-def drift(params: PyTree, direction: PyTree, lr: ScalarOrSchedule, count) -> PyTree:
-    """The drift sub-step (A): θ ← θ − η·direction, with η in each leaf's dtype."""
-    return jax.tree_util.tree_map(lambda p, d: p - value_at(lr, count, p) * d, params, direction)
-
-
-def diffuse(params: PyTree, lr, temperature, count, key) -> PyTree:
-    """The thermal sub-step (O, overdamped): θ ← θ + √(2ηT)·ξ with ξ ~ N(0, I)."""
-    if is_zero(temperature):
-        return params
-    noise = tree_normal(key, params)
-    return jax.tree_util.tree_map(
-        lambda p, xi: (
-            p + jnp.sqrt(2 * value_at(lr, count, p) * value_at(temperature, count, p)) * xi
-        ),
-        params,
-        noise,
-    )
 
 
 @integrator_factory

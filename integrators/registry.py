@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..landscape.validate import check_choice
-from . import adaptive, overdamped, underdamped
+from . import adaptive, overdamped, splitting, underdamped
 from ._base import Integrator
 
 
@@ -16,6 +16,7 @@ def _factories() -> dict:
         "heavy_ball": underdamped.momentum,
         "nesterov": underdamped.nesterov,
         "underdamped_langevin": underdamped.underdamped_langevin,
+        "baoab": splitting.baoab,
         "adam": adaptive.adam,
         "adamw": adaptive.adamw,
         "rmsprop": adaptive.rmsprop,

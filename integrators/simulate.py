@@ -39,7 +39,7 @@ from ..landscape.validate import check_int, check_positive
 from ._base import Integrator, _is_number, _is_sweep_value
 from ._engine.columns import column_gradient, interleave
 from ._engine.prng import counter_key, is_counter_key, stream_key, stream_normals, table_key
-from .noise import Exact
+from .noise import Exact, Gaussian
 from .optax_bridge import from_optax
 
 _map = jax.tree_util.tree_map
@@ -151,15 +151,23 @@ def _prepare_x0(x0, landscape: Landscape, ensemble: bool | None):
 
 
 def _split_hyperparams(integrator: Integrator):
-    """Numbers (non-zero) and sweeps are traced; everything else (and exact zeros) is static."""
+    """Hyperparameters are data: numbers (Python, NumPy or JAX scalars, tracers included) and
+    1-D sweeps are traced leaves, so `simulate` runs under `jit`, `vmap` and `grad` over them
+    and a new value does not recompile. Static: schedules, flags, and an exact Python or
+    NumPy zero, which specialises the program (T = 0 draws no random numbers)."""
     dynamic, static = {}, {}
     for name, value in (integrator.hyperparams or {}).items():
         if isinstance(value, jax.Array) and value.ndim == 1:  # keeps its sharding
             dynamic[name] = value.astype(jnp.result_type(float))
         elif _is_sweep_value(value):
             dynamic[name] = jnp.asarray(np.asarray(value, dtype=float))
-        elif _is_number(value) and value != 0:
-            dynamic[name] = value  # traced by jit as is (a Python number: weakly typed)
+        elif _is_number(value):
+            if value != 0:
+                dynamic[name] = value  # traced by jit as is (a Python number: weakly typed)
+            else:
+                static[name] = value
+        elif isinstance(value, jax.Array | np.ndarray) and np.ndim(value) == 0:
+            dynamic[name] = value  # a JAX or NumPy scalar, or a tracer of jit/vmap/grad
         else:
             static[name] = value
     return dynamic, tuple(sorted(static.items(), key=lambda kv: kv[0]))
@@ -255,6 +263,16 @@ def simulate(
             "mode, fused into the step) or None (the key's own generator)."
         )
     noise = _exact() if noise is None else noise
+    if (
+        integrator.needs_grad_fn
+        and integrator.sweep_size
+        and not isinstance(noise, Exact | Gaussian)
+    ):
+        raise ValueError(
+            f"a swept {integrator.name} evaluates the force twice per step, which needs a "
+            f"stateless gradient estimator; noise={noise!r} keeps per-particle state. Run one "
+            "simulate call per hyperparameter value, or use exact or Gaussian gradients."
+        )
     stream = _check_stream(stream)
     columns, fuse = _plan(integrator, landscape, x0, noise, fuse, record_every, bool(stream))
 
@@ -373,7 +391,12 @@ def _traced_profile(integrator: Integrator, x0) -> tuple[bool, int]:
     key = jax.random.key(0)
     try:
         state = jax.eval_shape(integrator.init, x)
-        closed = jax.make_jaxpr(integrator.step)(state, x, key)
+        if integrator.needs_grad_fn:
+            closed = jax.make_jaxpr(lambda s, g, k: integrator.step(s, g, k, lambda p: p))(
+                state, x, key
+            )
+        else:
+            closed = jax.make_jaxpr(integrator.step)(state, x, key)
     except Exception:  # noqa: BLE001 - anything unusual: assume the general case
         return True, 2
     jaxpr = closed.jaxpr
@@ -583,6 +606,9 @@ def _run_impl(
         def column_step(cols, noise_state, keys):
             k_grad, k_step = keys
             grads = _Columns(column_grad(cols.params))
+            if integrator.needs_grad_fn:
+                grad_fn = lambda p: _Columns(column_grad(p))  # noqa: E731
+                return integrator.step(cols, grads, k_step, grad_fn), noise_state
             return integrator.step(cols, grads, k_step), noise_state
 
         def full_step(state, noise_state, keys):
@@ -593,8 +619,20 @@ def _run_impl(
 
         def full_step(state, noise_state, keys):
             k_grad, k_step = keys
-            grads, noise_state = noise.gradient(landscape, flat(state.params), noise_state, k_grad)
-            return integrator.step(state, unflat(grads), k_step), noise_state
+            grads, new_noise_state = noise.gradient(
+                landscape, flat(state.params), noise_state, k_grad
+            )
+            if not integrator.needs_grad_fn:
+                return integrator.step(state, unflat(grads), k_step), new_noise_state
+
+            def grad_fn(params):
+                """The same estimator (same mini-batch, same noise draw) at `params`; any
+                leading axes (one sweep member's ensemble under the sweep's vmap)."""
+                x = _map(lambda a, t: a.reshape((-1,) + t.shape[bnd:]), params, x0)
+                g = noise.gradient(landscape, x, noise_state, k_grad)[0]
+                return _map(lambda a, p: a.reshape(p.shape), g, params)
+
+            return integrator.step(state, unflat(grads), k_step, grad_fn), new_noise_state
 
     def freeze(new, old, alive):
         def pick(a, b):

@@ -37,13 +37,11 @@ from ._base import (
     Integrator,
     increment,
     integrator_factory,
-    is_zero,
     step_count,
-    tree_normal,
     value_at,
     zeros_like,
 )
-from .overdamped import drift
+from .substeps import drift, friction_kick, gradient_thermostat
 
 
 class MomentumState(NamedTuple):
@@ -52,26 +50,6 @@ class MomentumState(NamedTuple):
     params: PyTree  # position θ
     momentum: PyTree  # trace m of past gradients, shaped like params; v = −(dt/M)·m
     count: jax.Array  # int32 scalar: steps taken k
-
-
-def thermostat(grads, lr, beta, temperature, count, key):
-    """The thermal sub-step (O): grads + √(2T(1−β)/η)·ξ, the fluctuation–dissipation noise."""
-    if is_zero(temperature):
-        return grads
-    noise = tree_normal(key, grads)
-
-    def add(g, xi):
-        eta = value_at(lr, count, g)
-        var = 2 * value_at(temperature, count, g) * (1 - value_at(beta, count, g))
-        sigma = jnp.sqrt(jnp.where(eta > 0, var / jnp.where(eta > 0, eta, 1), 0))
-        return g + sigma * xi
-
-    return jax.tree_util.tree_map(add, grads, noise)
-
-
-def kick(momentum: PyTree, grads: PyTree, beta, count) -> PyTree:
-    """The kick sub-step (B with friction): m ← β·m + ∇L."""
-    return jax.tree_util.tree_map(lambda m, g: value_at(beta, count, m) * m + g, momentum, grads)
 
 
 @integrator_factory
@@ -118,8 +96,8 @@ def momentum(
 
     def step(state, grads, key):
         k = state.count
-        grads = thermostat(grads, lr, beta, temperature, k, key)
-        m = kick(state.momentum, grads, beta, k)
+        grads = gradient_thermostat(grads, lr, beta, temperature, k, key)
+        m = friction_kick(state.momentum, grads, beta, k)
         direction = (
             jax.tree_util.tree_map(lambda g, mi: g + value_at(beta, k, mi) * mi, grads, m)
             if nesterov
@@ -133,6 +111,9 @@ def momentum(
         return jax.tree_util.tree_map(lambda m: -jnp.sqrt(value_at(lr, k, m)) * m, state.momentum)
 
     return Integrator(init, step, velocity, name="nesterov" if nesterov else "momentum")
+
+
+_heavy_ball = momentum  # the factory, under a name its own `momentum` argument does not shadow
 
 
 @integrator_factory
@@ -149,7 +130,7 @@ def nesterov(
       momentum: β in [0, 1).
       temperature: temperature T >= 0 of the fluctuation–dissipation noise.
     """
-    return globals()["momentum"](lr, momentum, temperature, nesterov=True)
+    return _heavy_ball(lr, momentum, temperature, nesterov=True)
 
 
 def to_physical(lr: float, momentum: float, mass: float = 1.0) -> dict:
@@ -192,7 +173,7 @@ def underdamped_langevin(
     if not isinstance(friction * dt, jax.core.Tracer):
         check_real("friction*dt", friction * dt, low=0.0, high=1.0, low_open=True)
     units = to_optimizer(dt, friction, mass)
-    base = globals()["momentum"](units["lr"], units["momentum"], temperature, nesterov)
+    base = _heavy_ball(units["lr"], units["momentum"], temperature, nesterov)
 
     def velocity(state):  # v = −(dt/M)·m
         return jax.tree_util.tree_map(lambda m: -(dt / mass) * m, state.momentum)

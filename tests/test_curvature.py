@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
+
 from optdyn import integrators as itg
 from optdyn import landscape as ls
 from optdyn.landscape import curvature as cv

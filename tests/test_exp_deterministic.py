@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pytest
+
 from optdyn.experiments import _damping_theory as th
 from optdyn.experiments import damping, saddle_escape, stability, valley
 from optdyn.experiments._common import Config

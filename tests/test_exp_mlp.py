@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pytest
+
 from optdyn.experiments import batch_temperature, edge_of_stability, mlp_training, precision
 from optdyn.experiments._common import Config
 

@@ -22,13 +22,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import integrate
+
 from optdyn import integrators as itg
 from optdyn import landscape as ls
 from optdyn.experiments import adaptive_memory, annealing, kramers
 from optdyn.experiments import langevin_equilibrium as le
 from optdyn.experiments._common import Config
 from optdyn.experiments._first_passage import first_passage
-from scipy import integrate
 
 FIGURES = {
     "langevin_equilibrium": ["langevin_equilibrium"],

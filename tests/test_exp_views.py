@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+
 from optdyn.experiments import depth_and_skips, mlp_landscape
 from optdyn.experiments._common import Config
 

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
 from optdyn import integrators as itg
 from optdyn.integrators import schedules
 
@@ -305,7 +306,8 @@ def test_schedule_as_lr_in_step():
 def test_registry_builds_every_integrator():
     assert set(FACTORIES) <= set(itg.names())
     for name in itg.names():
-        kwargs = {"dt": 0.1, "friction": 1.0} if name == "underdamped_langevin" else {"lr": 0.1}
+        physical = name in ("underdamped_langevin", "baoab")
+        kwargs = {"dt": 0.1, "friction": 1.0} if physical else {"lr": 0.1}
         opt = itg.get(name, **kwargs)
         assert isinstance(opt, itg.Integrator)
     assert itg.get("heavy_ball", lr=0.1).name == "momentum"

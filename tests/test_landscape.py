@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
 from optdyn import landscape as ls
 
 jax.config.update("jax_enable_x64", True)

@@ -1,8 +1,8 @@
 """The house: one `optdyn` namespace, layers whose imports point one way, no bare names.
 
-    optdyn.landscape    what the potential is (imports nothing from integrators)
-    optdyn.integrators  how it moves (imports landscape)
-    optdyn.experiments  figures, on top (public names of the two below)
+optdyn.landscape    what the potential is (imports nothing from integrators)
+optdyn.integrators  how it moves (imports landscape)
+optdyn.experiments  figures, on top (public names of the two below)
 """
 
 import ast
@@ -176,6 +176,7 @@ def test_wheel_holds_the_optdyn_package_alone(tmp_path):
         assert f"optdyn/{package}/__init__.py" in names
     assert "optdyn/integrators/_engine/__init__.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "optdyn-experiments = optdyn.experiments._cli:main" in zipfile.ZipFile(wheel).read(
-        entry_points
-    ).decode()
+    assert (
+        "optdyn-experiments = optdyn.experiments._cli:main"
+        in zipfile.ZipFile(wheel).read(entry_points).decode()
+    )

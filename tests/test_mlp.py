@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+
 from optdyn import integrators as itg
 from optdyn import landscape as ls
 from optdyn.landscape.data import digits, load_csv, load_npz, teacher_student

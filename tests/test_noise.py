@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
 from optdyn import integrators as itg
 from optdyn import landscape as ls
 
@@ -249,8 +250,9 @@ def test_sample_order_is_a_permutation_per_particle_and_epoch(n_samples):
 
 def test_sample_order_positions_are_uniform_over_samples():
     """Where sample 0 lands in the order, over many keys: uniform on [0, N) (chi-squared)."""
-    from optdyn.integrators.minibatch import sample_order
     from scipy.stats import chisquare
+
+    from optdyn.integrators.minibatch import sample_order
 
     n_samples, n_keys = 20, 20_000
     keys = jax.random.bits(jax.random.key(1), (n_keys, 2), jnp.uint32)

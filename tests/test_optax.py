@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+
 from optdyn import integrators as itg
 from optdyn.landscape._base import Landscape
 

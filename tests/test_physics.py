@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
 from optdyn import integrators as itg
 from optdyn.landscape._base import Landscape
 

@@ -12,10 +12,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import stats
+
 from optdyn import integrators as itg
 from optdyn import landscape as ls
 from optdyn.integrators._engine import prng as prng
-from scipy import stats
 
 N = 400_000
 

@@ -13,6 +13,7 @@ import textwrap
 import jax
 import jax.numpy as jnp
 import numpy as np
+
 from optdyn import integrators as itg
 from optdyn import landscape as ls
 from optdyn.integrators import sharding as sh

@@ -9,10 +9,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy.stats import norm
+
 from optdyn import integrators as itg
 from optdyn import landscape as ls
 from optdyn.integrators import streaming as st
-from scipy.stats import norm
 
 LAMBDA = np.array([1.0, 4.0])
 WELL = ls.quadratic(np.diag(LAMBDA), np.zeros(2))
@@ -210,6 +211,7 @@ def test_fused_gd_keeps_float32():
 def test_threefry_block_function_known_answer():
     """Random123's known-answer vector for Threefry-2x32-20, and JAX's own block function."""
     from jax.extend.random import threefry_2x32
+
     from optdyn.integrators._engine import prng as prng
 
     k = jnp.array([0x13198A2E, 0x03707344], jnp.uint32)
@@ -221,8 +223,9 @@ def test_threefry_block_function_known_answer():
 
 
 def test_counter_normals_are_standard_and_independent_across_steps():
-    from optdyn.integrators._engine import prng as prng
     from scipy.stats import kstest
+
+    from optdyn.integrators._engine import prng as prng
 
     n = 200_000
     key = prng.key(11)

@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
 from optdyn import integrators as itg
 from optdyn.integrators.simulate import _runner
 from optdyn.landscape.data import digits

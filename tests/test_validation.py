@@ -5,6 +5,7 @@ import math
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
 from optdyn import integrators as itg
 from optdyn.landscape._base import Landscape
 

@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
 from optdyn.landscape import views
 
 # A quadratic L(θ) = ½ θᵀAθ + bᵀθ on a pytree θ = {"w": (2, 3), "b": (3,)}: 9 parameters.
