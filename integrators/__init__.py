@@ -24,6 +24,7 @@ from .noise import Exact, Gaussian, NoiseModel, exact, exact_gradient, gaussian
 from .observables import grad_norm, kinetic_energy, kinetic_temperature, potential_energy
 from .optax_bridge import as_optax, from_optax
 from .overdamped import SGDState, langevin, sgd
+from .random import normal_like
 from .registry import get, names
 from .simulate import Trajectory, simulate
 from .splitting import BAOABState, baoab
@@ -38,6 +39,7 @@ from .underdamped import (
 )
 
 __all__ = [
+    "normal_like",
     "BAOABState",
     "baoab",
     "Exact",

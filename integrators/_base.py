@@ -31,7 +31,6 @@ import numpy as np
 
 from ..landscape.types import PRNGKey, PyTree
 from ..landscape.validate import check_choice
-from ._engine import prng
 
 
 class Integrator(NamedTuple):
@@ -51,6 +50,11 @@ class Integrator(NamedTuple):
       factory: the factory itself; `factory(**hyperparams)` rebuilds this integrator.
       needs_grad_fn: whether `step` takes the gradient estimator `grad_fn` as its fourth
         argument (it evaluates the force at a new position within the step).
+      elementwise: a promise that `step` treats every leaf coordinate by coordinate (no
+        reshapes, norms or matrix products across coordinates) and draws its noise with
+        `normal_like` (independent across leaves). Then the engine may hold an (n, dim)
+        ensemble as dim separate arrays, which fuses several steps into one loop. The
+        default, False, is always correct: the step then sees the arrays as given.
     """
 
     init: Callable[[PyTree], Any]
@@ -61,6 +65,7 @@ class Integrator(NamedTuple):
     hyperparams: dict | None = None
     factory: Callable[..., Integrator] | None = None
     needs_grad_fn: bool = False
+    elementwise: bool = False
 
     @property
     def sweep_size(self) -> int | None:
@@ -184,7 +189,14 @@ def _swept(fn, fixed: dict, swept: dict, template: Integrator) -> Integrator:
         def velocity(state):
             return jax.vmap(lambda v, s: build(v).velocity(s))(swept, state)
 
-    return Integrator(init, step, velocity, template.mass, needs_grad_fn=template.needs_grad_fn)
+    return Integrator(
+        init,
+        step,
+        velocity,
+        template.mass,
+        needs_grad_fn=template.needs_grad_fn,
+        elementwise=template.elementwise,
+    )
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -199,12 +211,6 @@ def value_at(hyper, count: jax.Array, like: jax.Array) -> jax.Array:
 def is_zero(value) -> bool:
     """True only for a concrete constant zero, so the work it multiplies can be skipped."""
     return _is_number(value) and value == 0
-
-
-def tree_normal(key: PRNGKey, tree: PyTree) -> PyTree:
-    """Standard normal noise shaped like `tree`: one random call per leaf, never per particle
-    (`integrators.prng.tree_normal`)."""
-    return prng.tree_normal(key, tree)
 
 
 def zeros_like(tree: PyTree) -> PyTree:

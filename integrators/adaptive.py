@@ -181,7 +181,7 @@ def _adam(lr, b1, b2, eps, eps_root, weight_decay, temperature) -> Integrator:
         params = diffuse(params, lr, temperature, state.count, key)
         return AdamState(params, mu, nu, count)
 
-    return Integrator(init, step)
+    return Integrator(init, step, elementwise=True)
 
 
 @integrator_factory
@@ -221,7 +221,7 @@ def rmsprop(
         params = diffuse(params, lr, temperature, state.count, key)
         return RMSpropState(params, nu, increment(state.count))
 
-    return Integrator(init, step)
+    return Integrator(init, step, elementwise=True)
 
 
 @integrator_factory
@@ -261,4 +261,4 @@ def adagrad(
         params = diffuse(params, lr, temperature, state.count, key)
         return AdaGradState(params, sos, increment(state.count))
 
-    return Integrator(init, step)
+    return Integrator(init, step, elementwise=True)

@@ -60,7 +60,7 @@ def sgd(lr: ScalarOrSchedule, temperature: ScalarOrSchedule = 0.0) -> Integrator
         params = diffuse(params, lr, temperature, state.count, key)
         return SGDState(params=params, count=increment(state.count))
 
-    return Integrator(init, step)
+    return Integrator(init, step, elementwise=True)
 
 
 @integrator_factory

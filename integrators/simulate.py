@@ -439,7 +439,7 @@ def _plan(
     # (momentum, RMSprop, underdamped Langevin: two steps ran 6x slower on N = 10⁵) run one
     # step per loop iteration, checked per chunk
     exact_gradient = isinstance(noise, Exact)
-    columns = by_columns and exact_gradient and (leaves <= 1 or streams)
+    columns = by_columns and exact_gradient and integrator.elementwise and (leaves <= 1 or streams)
     if fuse is not None:
         return columns, check_int("fuse", fuse, minimum=0)
     if record_every is not None and record_every < 2 * FUSE:

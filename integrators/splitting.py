@@ -107,4 +107,4 @@ def baoab(
     def velocity(state):
         return jax.tree_util.tree_map(lambda p: p / mass, state.momentum)
 
-    return Integrator(init, step, velocity, mass=mass, needs_grad_fn=True)
+    return Integrator(init, step, velocity, mass=mass, needs_grad_fn=True, elementwise=True)

@@ -24,7 +24,8 @@ import jax
 import jax.numpy as jnp
 
 from ..landscape.types import PRNGKey, PyTree, ScalarOrSchedule
-from ._base import is_zero, tree_normal, value_at
+from ._base import is_zero, value_at
+from .random import normal_like
 
 _map = jax.tree_util.tree_map
 
@@ -41,7 +42,7 @@ def diffuse(params: PyTree, lr, temperature, count, key: PRNGKey) -> PyTree:
     """
     if is_zero(temperature):
         return params
-    noise = tree_normal(key, params)
+    noise = normal_like(key, params)
     return _map(
         lambda p, xi: (
             p + jnp.sqrt(2 * value_at(lr, count, p) * value_at(temperature, count, p)) * xi
@@ -61,7 +62,7 @@ def gradient_thermostat(grads, lr, beta, temperature, count, key):
     fluctuation–dissipation demands of friction 1−β per step."""
     if is_zero(temperature):
         return grads
-    noise = tree_normal(key, grads)
+    noise = normal_like(key, grads)
 
     def add(g, xi):
         eta = value_at(lr, count, g)
@@ -97,7 +98,7 @@ def ou_thermostat(momentum: PyTree, h, friction, mass, temperature, count, key) 
 
     if is_zero(temperature):
         return _map(damp, momentum)
-    noise = tree_normal(key, momentum)
+    noise = normal_like(key, momentum)
 
     def flow(p, xi):
         c = jnp.exp(-value_at(friction, count, p) * value_at(h, count, p))

@@ -110,7 +110,8 @@ def momentum(
         k = jnp.maximum(state.count - 1, 0)
         return jax.tree_util.tree_map(lambda m: -jnp.sqrt(value_at(lr, k, m)) * m, state.momentum)
 
-    return Integrator(init, step, velocity, name="nesterov" if nesterov else "momentum")
+    name = "nesterov" if nesterov else "momentum"
+    return Integrator(init, step, velocity, name=name, elementwise=True)
 
 
 _heavy_ball = momentum  # the factory, under a name its own `momentum` argument does not shadow
