@@ -26,9 +26,10 @@ from .optax_bridge import as_optax, from_optax
 from .overdamped import SGDState, langevin, sgd
 from .random import normal_like
 from .registry import get, names
-from .simulate import Trajectory, simulate
+from .simulate import simulate
 from .splitting import BAOABState, baoab
 from .training import TrainResult, train, training_landscape
+from .trajectory import Trajectory
 from .underdamped import (
     MomentumState,
     momentum,

@@ -30,7 +30,9 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from .simulate import Trajectory, _as_integrator, simulate
+from ._inputs import as_integrator
+from .simulate import simulate
+from .trajectory import Trajectory
 
 AXIS = "particles"
 """The name of the mesh axis the ensemble is split over."""
@@ -93,7 +95,7 @@ def simulate_sharded(optimizer, landscape, x0, steps: int, key=None, *, mesh=Non
     """
     mesh = particle_mesh() if mesh is None else mesh
     n_dev = mesh.devices.size
-    integrator = _as_integrator(optimizer)
+    integrator = as_integrator(optimizer)
     leaves = jax.tree_util.tree_leaves(x0)
     is_ensemble = kwargs.get("ensemble")
     if is_ensemble is None:

@@ -31,7 +31,8 @@ from ..landscape.mlp import from_loss
 from ..landscape.types import PRNGKey, PyTree
 from ..landscape.validate import check_int
 from .minibatch import minibatch
-from .simulate import Trajectory, simulate
+from .simulate import simulate
+from .trajectory import Trajectory
 
 # landscape.finite_sum / minibatch / mlp are imported inside the functions: landscape imports
 # integrators._types, so importing them here would make the two packages' imports circular.

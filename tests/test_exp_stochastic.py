@@ -32,7 +32,7 @@ from optdyn.experiments._common import Config
 from optdyn.experiments._first_passage import first_passage
 
 FIGURES = {
-    "langevin_equilibrium": ["langevin_equilibrium"],
+    "langevin_equilibrium": ["langevin_equilibrium", "langevin_equilibrium_step_bias"],
     "kramers": ["kramers"],
     "annealing": ["annealing"],
     "adaptive_memory": ["adaptive_memory"],
@@ -105,6 +105,16 @@ def test_sgd_linear_scaling_rule():
     assert le.compare(b2, 0.25)["tv"] < 0.02
     assert le.compare(b1[1], 0.5)["tv"] < 0.02  # η/B doubled: T doubled
     assert le.compare(b1[1], 0.25)["tv"] > 0.05
+
+
+def test_step_bias_against_the_closed_forms():
+    """Each scheme's stationary ⟨θ²⟩k/T on the harmonic well within 5 standard errors of its
+    closed form; BAOAB at 1, Euler–Maruyama resolved away from 1."""
+    bias = le.step_bias(100_000, jax.random.key(2), quick=True)
+    tol = 5 * bias["relative_standard_error"]
+    for name in ("euler_maruyama", "heavy_ball", "baoab", "baoab_kinetic"):
+        np.testing.assert_allclose(bias[name] / bias["theory"][name], 1, atol=tol, err_msg=name)
+    assert np.all(bias["euler_maruyama"][1:] - 1 > 20 * bias["relative_standard_error"])
 
 
 # ----------------------------------------------------------------------------- Kramers
