@@ -11,6 +11,7 @@ whose temperature depends on where the particle is.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import NamedTuple
 
 import jax
@@ -103,9 +104,15 @@ def _per_particle(fn, x, idx):
     return jax.vmap(fn)(x, idx)
 
 
+@functools.partial(
+    jax.tree_util.register_dataclass, data_fields=[], meta_fields=["batch_size", "replace"]
+)
 @dataclasses.dataclass(frozen=True, eq=False)
 class Minibatch:
     """Mini-batch gradients of a `FiniteSum` (built by `minibatch`).
+
+    A pytree without leaves: `batch_size` and `replace` are static (they set shapes and
+    control flow), so two models with equal ones share a compilation.
 
     Attributes:
       batch_size: B.

@@ -1,8 +1,9 @@
 r"""Gradient-noise models: the heat bath of stochastic gradient descent.
 
 A noise model turns the exact gradient of an ensemble into the noisy gradient an optimizer
-sees. It is a frozen dataclass (hashed by identity, so a jitted simulation compiles once per
-model) with two pure methods:
+sees. It is a frozen dataclass registered as a pytree: its numbers (a covariance) are the
+leaves and what sets shapes or control flow (a batch size, a kind) is static, so a jitted
+simulation compiles once per kind of model, not once per value. It has two pure methods:
 
     init(landscape, key, n_particles) -> state
     gradient(landscape, x, state, key) -> (grads, new_state)
@@ -30,6 +31,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any, Protocol
 
@@ -96,6 +98,7 @@ def _schedule_or_value(fn, lr):
     return (lambda step: fn(lr(step))) if callable(lr) else fn(lr)
 
 
+@functools.partial(jax.tree_util.register_dataclass, data_fields=[], meta_fields=[])
 @dataclasses.dataclass(frozen=True, eq=False)
 class Exact:
     """The exact gradient: zero temperature, deterministic gradient descent."""
@@ -118,9 +121,17 @@ def exact() -> Exact:
     return Exact()
 
 
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["covariance", "factor", "variance"],
+    meta_fields=["batch_size", "kind"],
+)
 @dataclasses.dataclass(frozen=True, eq=False)
 class Gaussian:
     """Additive Gaussian gradient noise of covariance C/B (built by `gaussian`).
+
+    A pytree: `covariance`, `factor` and `variance` are leaves (a new σ² does not recompile a
+    simulation), `batch_size` and `kind` static.
 
     Attributes:
       covariance: C as given: a scalar σ², a vector (diagonal) or a (dim, dim) matrix.
