@@ -2,8 +2,10 @@ r"""The simulator: whole trajectories of an ensemble in one jitted `lax.scan`.
 
     traj = simulate(momentum(lr=1e-3), landscape.rosenbrock(), x0, steps=2000, key=key)
 
-One call compiles once per (integrator factory, landscape, noise model, shapes, steps):
-numeric hyperparameters are traced, so a new learning rate does not recompile. The
+One call compiles once per (integrator factory, landscape family, kind of noise model,
+shapes, steps): numeric hyperparameters, the numbers of a landscape (a valley's Hessian, a
+data set) and of a noise model (a covariance) are traced, so a new learning rate, condition
+number or σ² does not recompile. The
 integrator steps the whole ensemble array at once (one step count, one bias correction);
 the gradient noise and thermal noise for the ensemble are drawn in one call per step.
 
@@ -85,8 +87,8 @@ class Trajectory(NamedTuple):
 
 @functools.cache
 def _exact():
-    """The default noise model, `landscape.noise.Exact()`: one instance, so that runs without
-    a noise model share their compilation (noise models hash by identity)."""
+    """The default noise model, `landscape.noise.Exact()`: one instance for every run without
+    a noise model."""
     return Exact()
 
 
@@ -264,14 +266,15 @@ def simulate(
     else:
         dynamic, static, builder = {}, (), integrator
 
-    traj = _runner(dynamic, x0, key)(
+    traced_landscape, traced_noise = _traced_arg(landscape.compute_view()), _traced_arg(noise)
+    traj = _runner(dynamic, x0, key, traced_landscape, traced_noise)(
         dynamic,
         x0,
         key,
         builder=builder,
         static=static,
-        landscape=landscape,
-        noise=noise,
+        landscape=traced_landscape,
+        noise=traced_noise,
         steps=steps,
         record_every=record_every,
         bound=float(bound),
@@ -300,6 +303,43 @@ def simulate(
             observed={k: squeeze(v) for k, v in traj.observed.items()},
         )
     return traj
+
+
+class _ById:
+    """An object compared and hashed by identity (the aux data of `_Opaque`)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __eq__(self, other):
+        return isinstance(other, _ById) and other.obj is self.obj
+
+    def __hash__(self):
+        return id(self.obj)
+
+
+@jax.tree_util.register_pytree_node_class
+class _Opaque:
+    """A pytree without leaves around an object that is not one (a user's noise model): jit
+    compiles once per object, and inside the trace unflattening gives the object itself."""
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def tree_flatten(self):
+        return (), _ById(self.obj)
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return aux.obj
+
+
+def _traced_arg(obj):
+    """`obj` as a dynamic argument of the jitted runner: a pytree (a landscape, a built-in
+    noise model) as it is, its numbers traced; any other object wrapped in `_Opaque`."""
+    return _Opaque(obj) if jax.tree_util.all_leaves([obj]) else obj
 
 
 def _check_stream(stream) -> tuple:
@@ -769,8 +809,6 @@ def _run_impl(
 _STATIC = (
     "builder",
     "static",
-    "landscape",
-    "noise",
     "steps",
     "record_every",
     "bound",
