@@ -266,7 +266,7 @@ def simulate(
     else:
         dynamic, static, builder = {}, (), integrator
 
-    traced_landscape, traced_noise = _traced_arg(landscape.compute_view()), _traced_arg(noise)
+    traced_landscape, traced_noise = _traced_arg(landscape), _traced_arg(noise)
     traj = _runner(dynamic, x0, key, traced_landscape, traced_noise)(
         dynamic,
         x0,
@@ -337,9 +337,13 @@ class _Opaque:
 
 
 def _traced_arg(obj):
-    """`obj` as a dynamic argument of the jitted runner: a pytree (a landscape, a built-in
-    noise model) as it is, its numbers traced; any other object wrapped in `_Opaque`."""
-    return _Opaque(obj) if jax.tree_util.all_leaves([obj]) else obj
+    """`obj` as a dynamic argument of the jitted runner: a pytree of numbers (a built-in
+    noise model, a landscape's `compute_view`) as it is, its numbers traced; any other object
+    (one that is not a pytree, or has leaves that are not numbers) wrapped in `_Opaque`."""
+    numbers = (jax.Array, np.ndarray, np.generic, float, int, complex)
+    if not all(isinstance(a, numbers) for a in jax.tree_util.tree_leaves(obj)):
+        return _Opaque(obj)
+    return obj.compute_view() if isinstance(obj, Landscape) else obj
 
 
 def _check_stream(stream) -> tuple:

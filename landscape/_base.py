@@ -48,11 +48,11 @@ class BoundEnergy:
         return self.fn(self.params, x)
 
     def tree_flatten(self):
-        return (self.params,), self.fn
+        return (self.params,), _Static(self.fn)
 
     @classmethod
     def tree_unflatten(cls, fn, children):
-        return cls(fn, children[0])
+        return cls(fn.value, children[0])
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -128,24 +128,52 @@ class Landscape:
         return min(self.minima, key=lambda p: p.value) if self.minima else None
 
 
+class _Static:
+    """A static value of a landscape's aux data: compared by equality where it is hashable,
+    else (a user's callable object holding arrays, say) by identity."""
+
+    __slots__ = ("value", "hashed", "by_id")
+
+    def __init__(self, value):
+        self.value = value
+        try:
+            self.hashed, self.by_id = hash(value), False
+        except TypeError:
+            self.hashed, self.by_id = id(value), True
+
+    def __hash__(self):
+        return self.hashed
+
+    def __eq__(self, other):
+        if not isinstance(other, _Static):
+            return NotImplemented
+        if self.value is other.value:
+            return True
+        if self.by_id or other.by_id:
+            return False
+        try:
+            return bool(self.value == other.value)
+        except Exception:  # noqa: BLE001 - an equality that is not a bool: not equal
+            return False
+
+
 def _flatten(landscape: Landscape):
     """Children: the energy's parameters (none for a plain function); aux: the rest."""
     fields = tuple(
-        (f.name, getattr(landscape, f.name))
+        (f.name, _Static(getattr(landscape, f.name)))
         for f in dataclasses.fields(landscape)
         if f.name != "energy"
     )
     energy = landscape.energy
     if isinstance(energy, BoundEnergy):
-        return (energy.params,), (True, energy.fn, fields)
-    return (), (False, energy, fields)
+        return (energy.params,), (True, _Static(energy.fn), fields)
+    return (), (False, _Static(energy), fields)
 
 
 def _unflatten(cls, aux, children):
     bound, energy, fields = aux
-    if bound:
-        energy = BoundEnergy(energy, children[0])
-    return cls(energy=energy, **dict(fields))
+    energy = BoundEnergy(energy.value, children[0]) if bound else energy.value
+    return cls(energy=energy, **{name: value.value for name, value in fields})
 
 
 def _register(cls) -> None:
