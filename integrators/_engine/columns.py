@@ -250,7 +250,12 @@ def column_energy(energy: Callable, dim: int, dtype) -> Callable | None:
       not interpret or when `dim > MAX_DIM`.
     """
     if isinstance(energy, BoundEnergy):
-        f = _column_energy(energy.fn, int(dim), np.dtype(dtype), _param_types(energy.params))
+        try:  # the cache key: a function and parameters that are not hashable fall back
+            key = (energy.fn, int(dim), np.dtype(dtype), _param_types(energy.params))
+            hash(key)
+        except TypeError:
+            return None
+        f = _column_energy(*key)
         if f is None:
             return None
         leaves = [_elements(leaf) for leaf in jax.tree.leaves(energy.params)]
