@@ -19,16 +19,17 @@ _X0 = np.array([1.0, 0.0, -0.5, -1.0])
 _Y0 = np.array([0.0, 0.5, 1.5, 1.0])
 
 
-_PARAMS = {"A": _A, "a": _a, "b": _b, "c": _c, "x0": _X0, "y0": _Y0}
+def muller_brown_energy(params: None, p: jax.Array) -> jax.Array:
+    """Σ_k A_k exp(a_k dx² + b_k dx dy + c_k dy²), dx = x − x⁰_k, dy = y − y⁰_k.
 
-
-def muller_brown_energy(params: dict, p: jax.Array) -> jax.Array:
-    """Σ_k A_k exp(a_k dx² + b_k dx dy + c_k dy²) for params {"A", "a", "b", "c", "x0", "y0"}
-    (arrays of the four terms' coefficients), dx = x − x⁰_k, dy = y − y⁰_k."""
-    dx = p[0] - like(params["x0"], p)
-    dy = p[1] - like(params["y0"], p)
-    q = like(params["a"], p) * dx**2 + like(params["b"], p) * dx * dy + like(params["c"], p) * dy**2
-    return jnp.sum(like(params["A"], p) * jnp.exp(q))
+    No parameters (`params` is None): the coefficients are the fixed constants of the
+    potential, so XLA folds them (the zeros of b drop terms; traced they ran ~20x slower on
+    an ensemble of 10⁵, one fused loop recomputing the exponentials).
+    """
+    dx = p[0] - like(_X0, p)
+    dy = p[1] - like(_Y0, p)
+    q = like(_a, p) * dx**2 + like(_b, p) * dx * dy + like(_c, p) * dy**2
+    return jnp.sum(like(_A, p) * jnp.exp(q))
 
 
 def muller_brown() -> Landscape:
@@ -53,7 +54,7 @@ def muller_brown() -> Landscape:
     """
 
     return Landscape(
-        energy=BoundEnergy(muller_brown_energy, dict(_PARAMS)),
+        energy=BoundEnergy(muller_brown_energy, None),
         name="muller_brown",
         dim=2,
         bounds=((-1.5, 1.2), (-0.4, 2.0)),
