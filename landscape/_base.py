@@ -144,6 +144,9 @@ class _Static:
     def __hash__(self):
         return self.hashed
 
+    def __repr__(self):
+        return repr(self.value)
+
     def __eq__(self, other):
         if not isinstance(other, _Static):
             return NotImplemented

@@ -208,3 +208,13 @@ def test_a_noise_model_that_is_not_a_pytree_still_works():
     assert _runner()._cache_size() == size
     np.testing.assert_allclose(traj.positions, _gd_valley(U.hessian(X0[0]), 0.2, 5, X0), 1e-5)
     np.testing.assert_array_equal(again.positions, traj.positions)
+
+
+def test_vmap_over_landscapes_sweeps_their_numbers():
+    """Stacked parameters of one family (compute views share their static data) run as one
+    vmapped simulation, each equal to its own run."""
+    views = [ls.valley(k).compute_view() for k in (10.0, 100.0)]
+    stacked = jax.tree.map(lambda *h: jnp.stack([jnp.asarray(a, jnp.float32) for a in h]), *views)
+    out = jax.vmap(lambda U: itg.simulate(itg.sgd(0.1), U, X0, 5).positions)(stacked)
+    for i, U in enumerate(views):
+        np.testing.assert_allclose(out[i], itg.simulate(itg.sgd(0.1), U, X0, 5).positions, 1e-6)
