@@ -121,3 +121,44 @@ def check_stream(stream) -> tuple:
                 "update(acc, x, step) and finalize(acc), as integrators.streaming.Accumulator."
             )
     return tuple(sorted(stream.items(), key=lambda kv: kv[0]))
+
+
+class _ById:
+    """An object compared and hashed by identity (the aux data of `_Opaque`)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __eq__(self, other):
+        return isinstance(other, _ById) and other.obj is self.obj
+
+    def __hash__(self):
+        return id(self.obj)
+
+
+@jax.tree_util.register_pytree_node_class
+class _Opaque:
+    """A pytree without leaves around an object that is not one (a user's noise model): jit
+    compiles once per object, and inside the trace unflattening gives the object itself."""
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def tree_flatten(self):
+        return (), _ById(self.obj)
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return aux.obj
+
+
+def traced_arg(obj):
+    """`obj` as a dynamic argument of the jitted runner: a pytree of numbers (a built-in
+    noise model, a landscape's `compute_view`) as it is, its numbers traced; any other object
+    (one that is not a pytree, or has leaves that are not numbers) wrapped in `_Opaque`."""
+    numbers = (jax.Array, np.ndarray, np.generic, float, int, complex)
+    if not all(isinstance(a, numbers) for a in jax.tree_util.tree_leaves(obj)):
+        return _Opaque(obj)
+    return obj.compute_view() if isinstance(obj, Landscape) else obj

@@ -11,6 +11,7 @@ whose temperature depends on where the particle is.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import NamedTuple
 
 import jax
@@ -103,9 +104,15 @@ def _per_particle(fn, x, idx):
     return jax.vmap(fn)(x, idx)
 
 
+@functools.partial(
+    jax.tree_util.register_dataclass, data_fields=[], meta_fields=["batch_size", "replace"]
+)
 @dataclasses.dataclass(frozen=True, eq=False)
 class Minibatch:
     """Mini-batch gradients of a `FiniteSum` (built by `minibatch`).
+
+    A pytree without leaves: `batch_size` and `replace` are static (they set shapes and
+    control flow), so two models with equal ones share a compilation.
 
     Attributes:
       batch_size: B.
@@ -160,7 +167,9 @@ class Minibatch:
         grads = _per_particle(jax.grad(fs.batch_energy), x, idx)
         return grads, new_state
 
-    def temperature(self, lr: ScalarOrSchedule, landscape: Landscape, x: PyTree):
+    def temperature(
+        self, lr: ScalarOrSchedule, landscape: Landscape | None = None, x: PyTree = None
+    ):
         r"""The temperature T(x) = η tr C(x) / (2 B dim) · (N − B)/(N − 1) at one point x.
 
         .. math::
@@ -178,6 +187,12 @@ class Minibatch:
         Returns:
           T, a scalar array (or a schedule `step -> T` when `lr` is one).
         """
+        if landscape is None or x is None:
+            raise ValueError(
+                "minibatch(...).temperature(lr, landscape, x) needs the finite-sum landscape "
+                "and a point x: the temperature is η·tr C(x)/(2B·dim), C the per-sample "
+                "gradient covariance at x."
+            )
         fs = self._check(landscape)
         leaves = jax.tree.leaves(fs.per_sample_grads(x))
         g = jnp.concatenate([leaf.reshape(fs.n_samples, -1) for leaf in leaves], axis=1)

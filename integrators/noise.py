@@ -1,8 +1,9 @@
 r"""Gradient-noise models: the heat bath of stochastic gradient descent.
 
 A noise model turns the exact gradient of an ensemble into the noisy gradient an optimizer
-sees. It is a frozen dataclass (hashed by identity, so a jitted simulation compiles once per
-model) with two pure methods:
+sees. It is a frozen dataclass registered as a pytree: its numbers (a covariance) are the
+leaves and what sets shapes or control flow (a batch size, a kind) is static, so a jitted
+simulation compiles once per kind of model, not once per value. It has two pure methods:
 
     init(landscape, key, n_particles) -> state
     gradient(landscape, x, state, key) -> (grads, new_state)
@@ -30,6 +31,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any, Protocol
 
@@ -46,7 +48,14 @@ from ._engine.columns import ensemble_gradient
 
 
 class NoiseModel(Protocol):
-    """What the simulator calls: any object with these two methods is a noise model."""
+    """What the simulator calls: any object with these two methods is a noise model, a
+    gradient estimator (blackjax's `grad_estimator`): `gradient` returns the gradient the
+    step sees; a step that needs the force elsewhere gets the same estimator as `grad_fn`.
+
+    Built-in models also give the temperature they set, with one signature for all:
+    `temperature(lr, landscape=None, x=None)` (a mini-batch needs the landscape and a point,
+    where the per-sample gradient covariance is taken; the others ignore them).
+    """
 
     def init(self, landscape: Landscape, key: PRNGKey, n_particles: int) -> PyTree: ...
 
@@ -96,6 +105,7 @@ def _schedule_or_value(fn, lr):
     return (lambda step: fn(lr(step))) if callable(lr) else fn(lr)
 
 
+@functools.partial(jax.tree_util.register_dataclass, data_fields=[], meta_fields=[])
 @dataclasses.dataclass(frozen=True, eq=False)
 class Exact:
     """The exact gradient: zero temperature, deterministic gradient descent."""
@@ -108,7 +118,7 @@ class Exact:
         """∇U(x) for every particle; `key` is unused."""
         return exact_gradient(landscape, x), state
 
-    def temperature(self, lr: ScalarOrSchedule):
+    def temperature(self, lr: ScalarOrSchedule, landscape: Landscape | None = None, x=None):
         """T = 0 for any learning rate."""
         return _schedule_or_value(lambda _: 0.0, lr)
 
@@ -118,9 +128,17 @@ def exact() -> Exact:
     return Exact()
 
 
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["covariance", "factor", "variance"],
+    meta_fields=["batch_size", "kind"],
+)
 @dataclasses.dataclass(frozen=True, eq=False)
 class Gaussian:
     """Additive Gaussian gradient noise of covariance C/B (built by `gaussian`).
+
+    A pytree: `covariance`, `factor` and `variance` are leaves (a new σ² does not recompile a
+    simulation), `batch_size` and `kind` static.
 
     Attributes:
       covariance: C as given: a scalar σ², a vector (diagonal) or a (dim, dim) matrix.
@@ -158,8 +176,9 @@ class Gaussian:
         grads = jax.tree.map(jnp.add, exact_gradient(landscape, x), unflatten(xi))
         return grads, state
 
-    def temperature(self, lr: ScalarOrSchedule):
-        """T = η tr(C) / (2 B dim) (η σ²/(2B) for isotropic C); a schedule if `lr` is one."""
+    def temperature(self, lr: ScalarOrSchedule, landscape: Landscape | None = None, x=None):
+        """T = η tr(C) / (2 B dim) (η σ²/(2B) for isotropic C); a schedule if `lr` is one.
+        `landscape` and `x` are accepted for the common signature and not needed."""
         return _schedule_or_value(lambda eta: eta * self.variance / (2 * self.batch_size), lr)
 
 

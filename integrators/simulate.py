@@ -4,8 +4,10 @@ r"""The simulator: whole trajectories of an ensemble in one jitted `lax.scan`.
 
 This module is the driver: it checks the arguments (`_inputs`), asks the private engine for
 a plan for the backend (`_engine.plan`), calls the jitted runner once and assembles the
-`Trajectory`. Numeric hyperparameters are traced data, so a new learning rate does not
-recompile and `simulate` runs under `jax.jit`, `jax.vmap` and `jax.grad`. The integrator
+`Trajectory`. Numeric hyperparameters, the numbers of a landscape (a valley's Hessian, a data
+set) and of a noise model (a covariance) are traced data, so a new learning rate, condition
+number or σ² does not recompile, and `simulate` runs under `jax.jit`, `jax.vmap` and
+`jax.grad`. The integrator
 steps the whole ensemble array at once (one step count, one bias correction); how the
 steps are fused, laid out and keyed is the engine's business (`_engine.loop`), and never
 changes what is computed.
@@ -142,13 +144,13 @@ def simulate(
     else:
         dynamic, static, builder = {}, (), integrator
 
-    args = (dynamic, x0, key)
+    # landscapes and noise models are pytrees: their numbers are traced too
+    traced_landscape, traced_noise = _inputs.traced_arg(landscape), _inputs.traced_arg(noise)
+    args = (dynamic, x0, key, traced_landscape, traced_noise)
     traj = _runner(args)(
         *args,
         builder=builder,
         static=static,
-        landscape=landscape,
-        noise=noise,
         steps=steps,
         record_every=record_every,
         bound=float(bound),
@@ -182,11 +184,11 @@ def _run_impl(
     dynamic,
     x0,
     key,
+    landscape,
+    noise,
     *,
     builder,
     static,
-    landscape,
-    noise,
     steps,
     record_every,
     bound,
@@ -289,8 +291,6 @@ def _run_impl(
 _STATIC = (
     "builder",
     "static",
-    "landscape",
-    "noise",
     "steps",
     "record_every",
     "bound",

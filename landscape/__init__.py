@@ -8,7 +8,7 @@ moves on the landscape, including the gradient-noise models of the heat bath).
 """
 
 from . import views  # noqa: E402  (submodule: interpolation, slices, PCA plane)
-from ._base import Landscape, Point
+from ._base import BoundEnergy, Landscape, Point
 from .classic import beale, himmelblau, rosenbrock, six_hump_camel
 from .curvature import (
     adam_preconditioned_sharpness,
@@ -37,6 +37,7 @@ from .saddles import monkey_saddle, saddle
 __all__ = [
     "views",
     "mixed_precision",
+    "BoundEnergy",
     "Dataset",
     "FiniteSum",
     "GradientNoise",

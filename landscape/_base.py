@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -25,16 +26,56 @@ class Point(NamedTuple):
     kind: str
 
 
+@jax.tree_util.register_pytree_node_class
+@dataclasses.dataclass(frozen=True, eq=False)
+class BoundEnergy:
+    """An energy with numeric parameters: `energy(x) = fn(params, x)`.
+
+    `fn` is a module-level function, the same object for every landscape of one family, and
+    `params` a pytree of numbers (arrays, NumPy arrays or Python floats; `fn` casts them to
+    the dtype of x). As a pytree, `params` are the leaves and `fn` the static part, so a
+    jitted function taking the energy compiles once per family and parameter shapes.
+
+    Attributes:
+      fn: `fn(params, x) -> scalar`, pure JAX.
+      params: the parameters.
+    """
+
+    fn: Callable[[Any, jax.Array], jax.Array]
+    params: Any
+
+    def __call__(self, x):
+        return self.fn(self.params, x)
+
+    def tree_flatten(self):
+        return (self.params,), _Static(self.fn)
+
+    @classmethod
+    def tree_unflatten(cls, fn, children):
+        return cls(fn.value, children[0])
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Landscape:
     """A potential energy surface U(x) for one particle x of shape (dim,).
 
-    The force is -∇U, taken with `jax.grad`; the Hessian with `jax.hessian`. Landscapes
-    hash by identity, so a jitted simulation compiles once per landscape object.
+    The force is -∇U, taken with `jax.grad`; the Hessian with `jax.hessian`.
+
+    A landscape is a pytree. When `energy` is a `BoundEnergy` (every built-in family with
+    numbers in it: `valley`, `quadratic`, `double_well`, `rosenbrock`, finite sums, ...),
+    its `params` are the leaves; everything else (the energy's function, `name`, `dim`, the
+    metadata, and the whole `energy` of a user's plain function) is static aux data, compared
+    by equality. So `jit` takes a landscape as an ordinary argument, and two landscapes of
+    one family with equal metadata and parameters of equal shapes share one compilation.
+    The metadata (`bounds`, `minima`, `saddles`, `description`) differs between, say,
+    valleys of two condition numbers: a driver that compiles once per family passes
+    `compute_view()`, the same landscape without it. Subclasses (dataclasses too) are
+    registered as pytrees in the same way; their extra fields are static.
 
     Attributes:
       energy: pure JAX function `energy(x) -> scalar` for x of shape (dim,) (or, for a
-        user function on a pytree, whatever structure the user's parameters have).
+        user function on a pytree, whatever structure the user's parameters have); a
+        `BoundEnergy` for a landscape with numeric parameters.
       name: short identifier, e.g. "rosenbrock".
       dim: the dimension of x, or None when any dimension (or a pytree) is accepted.
       bounds: plotting box, one (low, high) pair per coordinate; empty when unknown.
@@ -51,8 +92,23 @@ class Landscape:
     saddles: tuple[Point, ...] = ()
     description: str = ""
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _register(cls)
+
     def __call__(self, x):
         return self.energy(x)
+
+    @property
+    def params(self) -> Any:
+        """The numeric parameters (the pytree leaves): those of a `BoundEnergy`, else None."""
+        return self.energy.params if isinstance(self.energy, BoundEnergy) else None
+
+    def compute_view(self) -> Landscape:
+        """This landscape without the metadata that computing U does not need (`bounds`,
+        `minima`, `saddles`, `description`): what a jitted driver takes, so that landscapes
+        of one family that differ only in their numbers share its compilation."""
+        return dataclasses.replace(self, bounds=(), minima=(), saddles=(), description="")
 
     def grad(self, x):
         """∇U(x), the negative force."""
@@ -70,3 +126,61 @@ class Landscape:
     def global_minimum(self) -> Point | None:
         """The lowest known minimum, or None when none is known."""
         return min(self.minima, key=lambda p: p.value) if self.minima else None
+
+
+class _Static:
+    """A static value of a landscape's aux data: compared by equality where it is hashable,
+    else (a user's callable object holding arrays, say) by identity."""
+
+    __slots__ = ("value", "hashed", "by_id")
+
+    def __init__(self, value):
+        self.value = value
+        try:
+            self.hashed, self.by_id = hash(value), False
+        except TypeError:
+            self.hashed, self.by_id = id(value), True
+
+    def __hash__(self):
+        return self.hashed
+
+    def __repr__(self):
+        return repr(self.value)
+
+    def __eq__(self, other):
+        if not isinstance(other, _Static):
+            return NotImplemented
+        if self.value is other.value:
+            return True
+        if self.by_id or other.by_id:
+            return False
+        try:
+            return bool(self.value == other.value)
+        except Exception:  # noqa: BLE001 - an equality that is not a bool: not equal
+            return False
+
+
+def _flatten(landscape: Landscape):
+    """Children: the energy's parameters (none for a plain function); aux: the rest."""
+    fields = tuple(
+        (f.name, _Static(getattr(landscape, f.name)))
+        for f in dataclasses.fields(landscape)
+        if f.name != "energy"
+    )
+    energy = landscape.energy
+    if isinstance(energy, BoundEnergy):
+        return (energy.params,), (True, _Static(energy.fn), fields)
+    return (), (False, _Static(energy), fields)
+
+
+def _unflatten(cls, aux, children):
+    bound, energy, fields = aux
+    energy = BoundEnergy(energy.value, children[0]) if bound else energy.value
+    return cls(energy=energy, **{name: value.value for name, value in fields})
+
+
+def _register(cls) -> None:
+    jax.tree_util.register_pytree_node(cls, _flatten, functools.partial(_unflatten, cls))
+
+
+_register(Landscape)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ._base import Landscape
+from ._base import BoundEnergy, Landscape
+from ._dtype import like
 from ._points import point
 from .validate import check_int, check_positive, check_real
 
@@ -26,6 +27,12 @@ _ROSENBROCK_LOCAL = {
     7: ((-0.9917225725614055, 0.9935553935033712, 0.9921733215946921, 0.986898762690314,
          0.975164756608873, 0.9514319827049926, 0.9052228177139535), 3.983600536424854),
 }  # fmt: skip
+
+
+def rosenbrock_energy(params: dict, x: jax.Array) -> jax.Array:
+    """Σ b (x_{i+1} − x_i²)² + (a − x_i)² for params {"a": a, "b": b}."""
+    a, b = like(params["a"], x), like(params["b"], x)
+    return jnp.sum(b * (x[1:] - x[:-1] ** 2) ** 2 + (a - x[:-1]) ** 2)
 
 
 def rosenbrock(dim: int = 2, a: float = 1.0, b: float = 100.0) -> Landscape:
@@ -56,9 +63,6 @@ def rosenbrock(dim: int = 2, a: float = 1.0, b: float = 100.0) -> Landscape:
     check_positive("b", b)
     a, b = float(a), float(b)
 
-    def energy(x: jax.Array) -> jax.Array:
-        return jnp.sum(b * (x[1:] - x[:-1] ** 2) ** 2 + (a - x[:-1]) ** 2)
-
     minima = ()
     if dim == 2:
         minima = (point((a, a * a), 0.0, "global"),)
@@ -71,7 +75,7 @@ def rosenbrock(dim: int = 2, a: float = 1.0, b: float = 100.0) -> Landscape:
     if dim > 2:
         bounds = ((lo, hi),) * dim
     return Landscape(
-        energy=energy,
+        energy=BoundEnergy(rosenbrock_energy, {"a": a, "b": b}),
         name="rosenbrock",
         dim=dim,
         bounds=bounds,

@@ -8,9 +8,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._base import Landscape
+from ._base import BoundEnergy, Landscape
+from ._dtype import like
 from ._points import point
 from .validate import check_int, check_positive
+
+
+def double_well_energy(params: dict, x: jax.Array) -> jax.Array:
+    """ΔU (x₀² − 1)² + ½ k Σ_{i≥1} x_i² for params {"barrier": ΔU, "stiffness": k}."""
+    barrier, stiffness = like(params["barrier"], x), like(params["stiffness"], x)
+    return barrier * (x[0] ** 2 - 1.0) ** 2 + 0.5 * stiffness * jnp.sum(x[1:] ** 2)
 
 
 def double_well(dim: int = 1, barrier: float = 1.0, stiffness: float = 1.0) -> Landscape:
@@ -44,14 +51,11 @@ def double_well(dim: int = 1, barrier: float = 1.0, stiffness: float = 1.0) -> L
     check_positive("stiffness", stiffness)
     barrier, stiffness = float(barrier), float(stiffness)
 
-    def energy(x: jax.Array) -> jax.Array:
-        return barrier * (x[0] ** 2 - 1.0) ** 2 + 0.5 * stiffness * jnp.sum(x[1:] ** 2)
-
     e0 = np.eye(dim)[0]
     top_kind = "maximum" if dim == 1 else "saddle"
     transverse = 2.0 * math.sqrt(barrier / stiffness)  # where ½ k y² = 2ΔU
     return Landscape(
-        energy=energy,
+        energy=BoundEnergy(double_well_energy, {"barrier": barrier, "stiffness": stiffness}),
         name="double_well",
         dim=dim,
         bounds=((-1.75, 1.75),) + ((-transverse, transverse),) * (dim - 1),

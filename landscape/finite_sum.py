@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._base import Landscape, Point
+from ._base import BoundEnergy, Landscape, Point
 from ._dtype import float_dtype
 from ._points import point
 from .custom import from_function
@@ -30,6 +30,27 @@ def _params_dtype(x: PyTree):
     return float_dtype(jnp.result_type(*jax.tree.leaves(x)))
 
 
+@dataclasses.dataclass(frozen=True)
+class FiniteSumEnergy:
+    """U(x) = (1/N) Σᵢ ℓ(x, sᵢ) as `fn(data, x)`, the `BoundEnergy` function of a `FiniteSum`.
+
+    Equal (so one compilation) for equal ℓ and `batch_loss`, whatever the data.
+
+    Attributes:
+      per_sample_energy: ℓ(x, sample) -> scalar.
+      batch_loss: optional, the mean of ℓ over a batch in one call (see `finite_sum`).
+    """
+
+    per_sample_energy: Callable[[PyTree, PyTree], jax.Array]
+    batch_loss: Callable[[PyTree, PyTree], jax.Array] | None = None
+
+    def __call__(self, data: PyTree, x: PyTree) -> jax.Array:
+        xs = cast_data(data, _params_dtype(x))
+        if self.batch_loss is not None:
+            return self.batch_loss(x, xs)
+        return jnp.mean(jax.vmap(self.per_sample_energy, in_axes=(None, 0))(x, xs))
+
+
 @dataclasses.dataclass(frozen=True, eq=False, kw_only=True)
 class FiniteSum(Landscape):
     r"""A landscape that is a mean over samples, as every training loss is.
@@ -39,16 +60,22 @@ class FiniteSum(Landscape):
 
     Attributes (besides those of `Landscape`):
       per_sample_energy: ℓ, a pure function `per_sample_energy(x, sample) -> scalar`.
-      data: pytree of arrays whose leaves share a leading sample axis of length N.
       n_samples: N.
       batch_loss: optional `batch_loss(x, batch) -> (1/B) Σ_{i∈batch} ℓ(x, s_i)` evaluated on
         a whole batch (set by `landscape.mlp.from_loss`); None evaluates ℓ per sample.
+      data: pytree of arrays whose leaves share a leading sample axis of length N: the
+        parameters of the energy (a `BoundEnergy` of `FiniteSumEnergy`), so the pytree
+        leaves of the landscape, not constants of a compiled program.
     """
 
     per_sample_energy: Callable[[PyTree, PyTree], jax.Array]
-    data: PyTree
     n_samples: int
     batch_loss: Callable[[PyTree, PyTree], jax.Array] | None = None
+
+    @property
+    def data(self) -> PyTree:
+        """The data set (the energy's parameters)."""
+        return self.energy.params
 
     def batch_energy(self, x: PyTree, idx: jax.Array) -> jax.Array:
         """The mean of ℓ(x, s_i) over the samples i in `idx` (int array of shape (B,)).
@@ -110,17 +137,11 @@ def finite_sum(
         )
     n_samples = sizes.pop()
 
-    def energy(x: PyTree) -> jax.Array:
-        xs = cast_data(data, _params_dtype(x))
-        if batch_loss is not None:
-            return batch_loss(x, xs)
-        return jnp.mean(jax.vmap(per_sample_energy, in_axes=(None, 0))(x, xs))
-
+    energy = BoundEnergy(FiniteSumEnergy(per_sample_energy, batch_loss), data)
     base = from_function(energy, name, dim, bounds, minima, saddles, description)
     return FiniteSum(
         **{f.name: getattr(base, f.name) for f in dataclasses.fields(Landscape)},
         per_sample_energy=per_sample_energy,
-        data=data,
         n_samples=n_samples,
         batch_loss=batch_loss,
     )

@@ -256,7 +256,16 @@ def from_loss(
     if not callable(loss_fn):
         raise ValueError(f"loss_fn={loss_fn!r} is not allowed: it must be loss_fn(params, batch).")
 
-    def per_sample(params, sample):
-        return loss_fn(params, jax.tree.map(lambda a: a[None], sample))
-
+    per_sample = BatchOfOne(loss_fn)
     return finite_sum(per_sample, data, name=name, description=description, batch_loss=loss_fn)
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchOfOne:
+    """ℓ(θ, s) = `loss_fn`(θ, s as a batch of one): the per-sample loss of `from_loss`, equal
+    for equal `loss_fn` (so landscapes of one loss on other data share a compilation)."""
+
+    loss_fn: Callable[[PyTree, PyTree], jax.Array]
+
+    def __call__(self, params: PyTree, sample: PyTree) -> jax.Array:
+        return self.loss_fn(params, jax.tree.map(lambda a: a[None], sample))

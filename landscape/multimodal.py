@@ -8,9 +8,16 @@ import math
 import jax
 import jax.numpy as jnp
 
-from ._base import Landscape
+from ._base import BoundEnergy, Landscape
+from ._dtype import like
 from ._points import point
 from .validate import check_int, check_positive
+
+
+def rastrigin_energy(amplitude, x: jax.Array) -> jax.Array:
+    """A d + Σ (x_i² − A cos 2πx_i) for the amplitude A."""
+    amp = like(amplitude, x)
+    return amp * x.shape[-1] + jnp.sum(x**2 - amp * jnp.cos(2.0 * math.pi * x))
 
 
 def rastrigin(dim: int = 2, A: float = 10.0) -> Landscape:
@@ -36,11 +43,8 @@ def rastrigin(dim: int = 2, A: float = 10.0) -> Landscape:
     check_positive("A", A)
     amp = float(A)
 
-    def energy(x: jax.Array) -> jax.Array:
-        return amp * dim + jnp.sum(x**2 - amp * jnp.cos(2.0 * math.pi * x))
-
     return Landscape(
-        energy=energy,
+        energy=BoundEnergy(rastrigin_energy, amp),
         name="rastrigin",
         dim=dim,
         bounds=((-5.12, 5.12),) * dim,
@@ -55,6 +59,11 @@ _ST_MIN = (-2.903534027771177, -39.16616570377141)  # global minimum
 _ST_MAX = (0.1567312567803401, 0.19561235905535804)  # maximum
 _ST_LOCAL = (2.746802770990837, -25.02944665528394)  # local minimum
 _ST_LIST_ALL_UP_TO = 3  # all 3^d stationary points are listed for d <= 3
+
+
+def styblinski_tang_energy(params: None, x: jax.Array) -> jax.Array:
+    """½ Σ (x_i⁴ − 16 x_i² + 5 x_i) (no parameters: `params` is None)."""
+    return 0.5 * jnp.sum(x**4 - 16.0 * x**2 + 5.0 * x)
 
 
 def styblinski_tang(dim: int = 2) -> Landscape:
@@ -82,9 +91,6 @@ def styblinski_tang(dim: int = 2) -> Landscape:
     """
     dim = check_int("dim", dim)
 
-    def energy(x: jax.Array) -> jax.Array:
-        return 0.5 * jnp.sum(x**4 - 16.0 * x**2 + 5.0 * x)
-
     combos = [(_ST_MIN,) * dim]
     if dim <= _ST_LIST_ALL_UP_TO:
         combos = list(itertools.product((_ST_MIN, _ST_LOCAL, _ST_MAX), repeat=dim))
@@ -101,7 +107,7 @@ def styblinski_tang(dim: int = 2) -> Landscape:
     minima.sort(key=lambda p: p.value)
     saddles.sort(key=lambda p: p.value)
     return Landscape(
-        energy=energy,
+        energy=BoundEnergy(styblinski_tang_energy, None),
         name="styblinski_tang",
         dim=dim,
         bounds=((-5.0, 5.0),) * dim,

@@ -7,7 +7,7 @@ import math
 import jax
 import numpy as np
 
-from ._base import Landscape
+from ._base import BoundEnergy, Landscape
 from ._dtype import like
 from ._points import point, signature_kind
 from .validate import check_int, check_real
@@ -22,6 +22,17 @@ def _matrix(arg: str, value) -> np.ndarray:
     if not np.allclose(h, h.T, rtol=1e-10, atol=1e-12 * max(1.0, np.abs(h).max())):
         raise ValueError(f"{arg}={value!r} is not symmetric: a Hessian must equal its transpose.")
     return 0.5 * (h + h.T)
+
+
+def quadratic_energy(params: dict, x: jax.Array) -> jax.Array:
+    """½ xᵀHx + bᵀx + c for params {"hessian": H, "b": b, "c": c} (the energy of `quadratic`)."""
+    h, b, c = params["hessian"], params["b"], params["c"]
+    return 0.5 * x @ (like(h, x) @ x) + like(b, x) @ x + like(c, x)
+
+
+def valley_energy(hessian, x: jax.Array) -> jax.Array:
+    """½ xᵀHx (the energy of `valley`, H its Hessian)."""
+    return 0.5 * x @ (like(hessian, x) @ x)
 
 
 def quadratic(hessian, b=None, c: float = 0.0) -> Landscape:
@@ -56,9 +67,6 @@ def quadratic(hessian, b=None, c: float = 0.0) -> Landscape:
     check_real("c", c)
     c = float(c)
 
-    def energy(x: jax.Array) -> jax.Array:
-        return 0.5 * x @ (like(h, x) @ x) + like(lin, x) @ x + c
-
     eig = np.linalg.eigvalsh(h)
     scale = np.abs(eig).min()
     minima, saddles, center, half = (), (), np.zeros(dim), 2.0
@@ -69,7 +77,7 @@ def quadratic(hessian, b=None, c: float = 0.0) -> Landscape:
         half = 2.0 / math.sqrt(scale)  # the level set U - U(x*) = 2 along the flattest axis
     bounds = tuple((float(m - half), float(m + half)) for m in center)
     return Landscape(
-        energy=energy,
+        energy=BoundEnergy(quadratic_energy, {"hessian": h, "b": lin, "c": c}),
         name="quadratic",
         dim=dim,
         bounds=bounds,
@@ -119,13 +127,10 @@ def valley(condition_number: float = 100.0, dim: int = 2, angle: float = 0.0) ->
     kappa, angle = float(condition_number), float(angle)
     h = valley_hessian(kappa, dim, angle)
 
-    def energy(x: jax.Array) -> jax.Array:
-        return 0.5 * x @ (like(h, x) @ x)
-
     # Half-width of the box along coordinate i: the extent of the ellipse xᵀHx = 1.
     half = 1.25 * np.sqrt(np.diag(np.linalg.inv(h)))
     return Landscape(
-        energy=energy,
+        energy=BoundEnergy(valley_energy, h),
         name="valley",
         dim=dim,
         bounds=tuple((-float(w), float(w)) for w in half),

@@ -371,3 +371,16 @@ def test_minibatch_rejects_a_landscape_that_is_not_a_finite_sum():
 def test_gaussian_rejects_a_covariance_of_the_wrong_dimension():
     with pytest.raises(ValueError, match="covariance has shape \\(3,\\)"):
         itg.gaussian([1.0, 1.0, 1.0]).gradient(ls.beale(), jnp.zeros((2, 2)), (), jax.random.key(0))
+
+
+def test_every_noise_model_takes_one_temperature_signature():
+    """temperature(lr, landscape=None, x=None) for all: the mini-batch needs the landscape
+    and a point and says so; the others ignore them."""
+    fs = ls.least_squares(n_samples=8, dim=2)
+    x = jnp.zeros(2)
+    for noise in (itg.exact(), itg.gaussian(0.5, batch_size=4), itg.minibatch(4)):
+        t = noise.temperature(0.1, fs, x)
+        assert np.isfinite(float(t)) and float(t) >= 0
+    assert itg.gaussian(0.5, 4).temperature(0.1, fs, x) == itg.gaussian(0.5, 4).temperature(0.1)
+    with pytest.raises(ValueError, match="landscape"):
+        itg.minibatch(4).temperature(0.1)

@@ -25,6 +25,8 @@ import numpy as np
 from jax import lax
 from jax.extend.core import Literal
 
+from ...landscape._base import BoundEnergy
+
 _ELEMENTWISE = frozenset(
     """abs acos acosh add and asin asinh atan atan2 atanh cbrt ceil clamp convert_element_type
     copy copy_p cos cosh digamma div eq erf erf_inv erfc exp exp2 expm1 floor ge gt imag
@@ -195,9 +197,19 @@ def _dot_general(lhs, rhs, params, eqn, as_array):
 
 
 @functools.lru_cache(maxsize=64)
-def _traced(energy, dim: int, dtype):
+def _traced(energy, dim: int, dtype, param_types=None):
+    """The jaxpr of `energy(x)`, or of `energy(*param_leaves, x)` when `param_types` (the
+    avals of a `BoundEnergy`'s flat parameters, with their treedef first) are given."""
+    x = jax.ShapeDtypeStruct((dim,), dtype)
     try:
-        closed = jax.make_jaxpr(energy)(jax.ShapeDtypeStruct((dim,), dtype))
+        if param_types is None:
+            closed = jax.make_jaxpr(energy)(x)
+        else:
+            treedef, types = param_types
+            leaves = [jax.ShapeDtypeStruct(t.shape, t.dtype, weak_type=t.weak_type) for t in types]
+            closed = jax.make_jaxpr(lambda *a: energy(jax.tree.unflatten(treedef, a[:-1]), a[-1]))(
+                *leaves, x
+            )
     except Exception:  # noqa: BLE001 - any energy we cannot trace falls back to vmap
         return None
     if len(closed.jaxpr.outvars) != 1 or closed.jaxpr.outvars[0].aval.shape != ():
@@ -205,8 +217,27 @@ def _traced(energy, dim: int, dtype):
     return closed
 
 
+def _param_types(params):
+    """(treedef, avals of the leaves): the cache key of a `BoundEnergy`'s parameters, the same
+    for concrete values and for tracers of the same shapes inside a `jit`."""
+    leaves, treedef = jax.tree.flatten(params)
+    return treedef, tuple(jax.typeof(leaf) for leaf in leaves)
+
+
+def _elements(value) -> np.ndarray:
+    """An array (concrete or traced) as an object array of its scalar entries."""
+    out = np.empty(jnp.shape(value), dtype=object)
+    for index in np.ndindex(out.shape):
+        out[index] = value[index] if index else value
+    return out
+
+
 def column_energy(energy: Callable, dim: int, dtype) -> Callable | None:
     """The energy of every particle from per-coordinate arrays, or None if unsupported.
+
+    A `BoundEnergy` (a landscape's energy with numeric parameters) is traced once per
+    function and parameter shapes, its parameters entering as inputs: they may be tracers
+    (a landscape passed to `jit` as an argument), and the result evaluates with them.
 
     Args:
       energy: `energy(x) -> scalar` for one particle x of shape (dim,).
@@ -218,28 +249,42 @@ def column_energy(energy: Callable, dim: int, dtype) -> Callable | None:
       shape) and `U` has that shape; None when the energy uses a primitive this module does
       not interpret or when `dim > MAX_DIM`.
     """
+    if isinstance(energy, BoundEnergy):
+        try:  # the cache key: a function and parameters that are not hashable fall back
+            key = (energy.fn, int(dim), np.dtype(dtype), _param_types(energy.params))
+            hash(key)
+        except TypeError:
+            return None
+        f = _column_energy(*key)
+        if f is None:
+            return None
+        leaves = [_elements(leaf) for leaf in jax.tree.leaves(energy.params)]
+        return functools.partial(f, leaves=leaves)
     return _column_energy(energy, int(dim), np.dtype(dtype))
 
 
 @functools.lru_cache(maxsize=64)
-def _column_energy(energy: Callable, dim: int, dtype) -> Callable | None:
+def _column_energy(energy: Callable, dim: int, dtype, param_types=None) -> Callable | None:
     if dim < 1 or dim > MAX_DIM:
         return None
-    closed = _traced(energy, dim, dtype)
+    closed = _traced(energy, dim, dtype, param_types)
     if closed is None:
         return None
 
-    def f(cols: Sequence[jax.Array]) -> jax.Array:
+    def f(cols: Sequence[jax.Array], leaves=()) -> jax.Array:
         cols = [jnp.asarray(c) for c in cols]
         batch = jnp.shape(cols[0])
         x = np.empty((dim,), dtype=object)
         for i, c in enumerate(cols):
             x[i] = c
-        (out,) = _interpret(closed.jaxpr, closed.consts, [x], batch, dtype)
+        (out,) = _interpret(closed.jaxpr, closed.consts, [*leaves, x], batch, dtype)
         return jnp.broadcast_to(jnp.asarray(out[()]), batch)
 
+    abstract = ()
+    if param_types is not None:  # abstract parameters of the right shapes
+        abstract = [_elements(jnp.zeros(t.shape, t.dtype)) for t in param_types[1]]
     try:  # check every primitive once, on abstract values
-        jax.eval_shape(f, [jax.ShapeDtypeStruct((1,), dtype)] * dim)
+        jax.eval_shape(lambda c: f(c, abstract), [jax.ShapeDtypeStruct((1,), dtype)] * dim)
     except _Unsupported:
         return None
     return f
@@ -249,14 +294,11 @@ def column_gradient(energy: Callable, dim: int, dtype) -> Callable | None:
     """∇U of every particle on per-coordinate arrays: `g(cols) -> tuple of dim arrays`.
 
     The gradient of Σ_particles U(x_p) with respect to the columns is, particle by particle,
-    ∇U(x_p), since particles do not interact. None when `column_energy` is None.
+    ∇U(x_p), since particles do not interact. None when `column_energy` is None. For a
+    `BoundEnergy` the gradient is with respect to the columns only (the parameters are
+    constants of `g`, concrete or traced).
     """
-    return _column_gradient(energy, int(dim), np.dtype(dtype))
-
-
-@functools.lru_cache(maxsize=64)
-def _column_gradient(energy: Callable, dim: int, dtype) -> Callable | None:
-    f = column_energy(energy, dim, dtype)
+    f = column_energy(energy, int(dim), np.dtype(dtype))
     if f is None:
         return None
 
