@@ -32,9 +32,10 @@ class BoundEnergy:
     """An energy with numeric parameters: `energy(x) = fn(params, x)`.
 
     `fn` is a module-level function, the same object for every landscape of one family, and
-    `params` a pytree of numbers (arrays, NumPy arrays or Python floats; `fn` casts them to
-    the dtype of x). As a pytree, `params` are the leaves and `fn` the static part, so a
-    jitted function taking the energy compiles once per family and parameter shapes.
+    `params` a pytree of numbers (JAX or NumPy arrays, or Python numbers; `fn` casts them to
+    the dtype of x). As a pytree, the array parameters are the leaves and `fn` with the
+    Python numbers the static part (constants XLA folds into the step): a jitted function
+    taking the energy compiles once per family, parameter shapes and constants.
 
     Attributes:
       fn: `fn(params, x) -> scalar`, pure JAX.
@@ -48,11 +49,36 @@ class BoundEnergy:
         return self.fn(self.params, x)
 
     def tree_flatten(self):
-        return (self.params,), _Static(self.fn)
+        arrays, constants = _split_params(self.params)
+        return arrays, (_Static(self.fn), constants)
 
     @classmethod
-    def tree_unflatten(cls, fn, children):
-        return cls(fn.value, children[0])
+    def tree_unflatten(cls, aux, children):
+        fn, constants = aux
+        return cls(fn.value, _join_params(children, constants))
+
+
+def _split_params(params):
+    """The parameters' array leaves (traced), and the rest as static aux: the tree structure
+    and the Python numbers, which stay compile-time constants that XLA folds into the step.
+
+    Measured: GD on Rosenbrock with its a = 1, b = 100 traced ran at 2.2-2.4e9
+    particle-steps/s, with them as constants at 3.0-3.2e9 (N = 1e5, float32, 2-core CPU).
+    A family whose number should not recompile when it changes (a valley's Hessian, a
+    double well's barrier) stores it as an array.
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    is_constant = tuple(isinstance(a, int | float | complex) for a in leaves)
+    arrays = tuple(a for a, c in zip(leaves, is_constant, strict=True) if not c)
+    constants = tuple(_Static(a) if c else None for a, c in zip(leaves, is_constant, strict=True))
+    return arrays, (treedef, constants)
+
+
+def _join_params(arrays, aux):
+    treedef, constants = aux
+    arrays = iter(arrays)
+    leaves = [next(arrays) if c is None else c.value for c in constants]
+    return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -63,7 +89,7 @@ class Landscape:
 
     A landscape is a pytree. When `energy` is a `BoundEnergy` (every built-in family with
     numbers in it: `valley`, `quadratic`, `double_well`, `rosenbrock`, finite sums, ...),
-    its `params` are the leaves; everything else (the energy's function, `name`, `dim`, the
+    its array `params` are the leaves (Python numbers in them stay compile-time constants); everything else (the energy's function, `name`, `dim`, the
     metadata, and the whole `energy` of a user's plain function) is static aux data, compared
     by equality. So `jit` takes a landscape as an ordinary argument, and two landscapes of
     one family with equal metadata and parameters of equal shapes share one compilation.
@@ -169,13 +195,14 @@ def _flatten(landscape: Landscape):
     )
     energy = landscape.energy
     if isinstance(energy, BoundEnergy):
-        return (energy.params,), (True, _Static(energy.fn), fields)
+        children, energy_aux = energy.tree_flatten()
+        return children, (True, energy_aux, fields)
     return (), (False, _Static(energy), fields)
 
 
 def _unflatten(cls, aux, children):
     bound, energy, fields = aux
-    energy = BoundEnergy(energy.value, children[0]) if bound else energy.value
+    energy = BoundEnergy.tree_unflatten(energy, children) if bound else energy.value
     return cls(energy=energy, **{name: value.value for name, value in fields})
 
 

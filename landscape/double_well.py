@@ -55,7 +55,10 @@ def double_well(dim: int = 1, barrier: float = 1.0, stiffness: float = 1.0) -> L
     top_kind = "maximum" if dim == 1 else "saddle"
     transverse = 2.0 * math.sqrt(barrier / stiffness)  # where ½ k y² = 2ΔU
     return Landscape(
-        energy=BoundEnergy(double_well_energy, {"barrier": barrier, "stiffness": stiffness}),
+        # arrays: a new barrier or stiffness is traced, not compiled again
+        energy=BoundEnergy(
+            double_well_energy, {"barrier": np.asarray(barrier), "stiffness": np.asarray(stiffness)}
+        ),
         name="double_well",
         dim=dim,
         bounds=((-1.75, 1.75),) + ((-transverse, transverse),) * (dim - 1),

