@@ -9,6 +9,7 @@ iteration, how often divergence is checked, and the compiler's vector width.
 from __future__ import annotations
 
 import functools
+import weakref
 from typing import NamedTuple
 
 import jax
@@ -118,7 +119,7 @@ def choose(
         landscape.dim is not None
         and isinstance(x0, jax.Array)
         and x0.ndim == 2
-        and column_gradient(landscape.energy, x0.shape[-1], x0.dtype) is not None
+        and _has_column_gradient(landscape.energy, x0.shape[-1], x0.dtype)
     )
     exact = isinstance(noise, Exact)
     columns = by_columns and exact and integrator.elementwise and (leaves <= 1 or streams)
@@ -141,6 +142,21 @@ def choose(
     if stochastic:
         return plan(t.fuse_random_one if one else t.fuse_random)
     return plan(t.fuse_one if one else t.fuse)
+
+
+_COLUMNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _has_column_gradient(energy, dim: int, dtype) -> bool:
+    """Whether `column_gradient` evaluates this energy, cached per energy object."""
+    key = (dim, jnp.dtype(dtype))
+    try:
+        known = _COLUMNS.setdefault(energy, {})
+    except TypeError:  # not weakly referenceable: asked every time
+        known = {}
+    if key not in known:
+        known[key] = column_gradient(energy, dim, dtype) is not None
+    return known[key]
 
 
 _PROFILES: dict = {}
