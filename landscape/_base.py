@@ -89,9 +89,9 @@ class Landscape:
 
     A landscape is a pytree. When `energy` is a `BoundEnergy` (every built-in family with
     numbers in it: `valley`, `quadratic`, `double_well`, `rosenbrock`, finite sums, ...),
-    its array `params` are the leaves (Python numbers in them stay compile-time constants); everything else (the energy's function, `name`, `dim`, the
-    metadata, and the whole `energy` of a user's plain function) is static aux data, compared
-    by equality. So `jit` takes a landscape as an ordinary argument, and two landscapes of
+    its array `params` are the leaves (Python numbers in them stay compile-time constants);
+    everything else (the energy's function, `name`, `dim`, the metadata, and the whole
+    `energy` of a user's plain function) is static aux data, compared by equality. So `jit` takes a landscape as an ordinary argument, and two landscapes of
     one family with equal metadata and parameters of equal shapes share one compilation.
     The metadata (`bounds`, `minima`, `saddles`, `description`) differs between, say,
     valleys of two condition numbers: a driver that compiles once per family passes
