@@ -88,15 +88,16 @@ class Landscape:
     The force is -∇U, taken with `jax.grad`; the Hessian with `jax.hessian`.
 
     A landscape is a pytree. When `energy` is a `BoundEnergy` (every built-in family with
-    numbers in it: `valley`, `quadratic`, `double_well`, `rosenbrock`, finite sums, ...),
-    its array `params` are the leaves (Python numbers in them stay compile-time constants);
-    everything else (the energy's function, `name`, `dim`, the metadata, and the whole
-    `energy` of a user's plain function) is static aux data, compared by equality. So `jit` takes a landscape as an ordinary argument, and two landscapes of
-    one family with equal metadata and parameters of equal shapes share one compilation.
-    The metadata (`bounds`, `minima`, `saddles`, `description`) differs between, say,
-    valleys of two condition numbers: a driver that compiles once per family passes
-    `compute_view()`, the same landscape without it. Subclasses (dataclasses too) are
-    registered as pytrees in the same way; their extra fields are static.
+    numbers in it: `valley`, `quadratic`, `double_well`, `rosenbrock`, finite sums, ...), its
+    array `params` are the leaves (Python numbers in them stay compile-time constants);
+    everything else (the energy's function, `name`, `dim`, the metadata, and the whole `energy`
+    of a user's plain function) is static aux data, compared by equality. So `jit` takes a
+    landscape as an ordinary argument, and two landscapes of one family with equal metadata and
+    parameters of equal shapes share one compilation. The metadata (`bounds`, `minima`,
+    `saddles`, `description`) differs between, say, valleys of two condition numbers: a driver
+    that compiles once per family passes `compute_view()`, the same landscape without it.
+    Subclasses (dataclasses too) are registered as pytrees in the same way; their extra fields
+    are static.
 
     Attributes:
       energy: pure JAX function `energy(x) -> scalar` for x of shape (dim,) (or, for a
