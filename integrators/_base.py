@@ -177,11 +177,11 @@ def _swept(fn, fixed: dict, swept: dict, template: Integrator) -> Integrator:
 
     def step(state, grads, key, grad_fn=None):
         keys = jax.random.split(key, len(next(iter(swept.values()))))
-        if template.needs_grad_fn:  # grad_fn maps one member's ensemble, batched by vmap
-            return jax.vmap(lambda v, s, g, k: build(v).step(s, g, k, grad_fn))(
-                swept, state, grads, keys
-            )
-        return jax.vmap(lambda v, s, g, k: build(v).step(s, g, k))(swept, state, grads, keys)
+        # grad_fn maps one member's ensemble; the vmap batches it over the sweep
+        extra = (grad_fn,) if template.needs_grad_fn else ()
+        return jax.vmap(lambda v, s, g, k: build(v).step(s, g, k, *extra))(
+            swept, state, grads, keys
+        )
 
     velocity = None
     if template.velocity is not None:

@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import landscape as ls
 from ..landscape._base import Landscape
+from ..landscape.types import Static
 from ._base import Integrator, _is_number, _is_sweep_value
 from .noise import Exact
 from .optax_bridge import from_optax
@@ -21,8 +22,8 @@ _map = jax.tree_util.tree_map
 
 @functools.cache
 def default_noise() -> Exact:
-    """The default noise model, `Exact()`: one instance, so that runs without a noise model
-    share their compilation."""
+    """The default noise model, `Exact()`: one instance, so that `traced_arg` finds it in its
+    cache on every call without a noise model."""
     return Exact()
 
 
@@ -124,35 +125,21 @@ def check_stream(stream) -> tuple:
     return tuple(sorted(stream.items(), key=lambda kv: kv[0]))
 
 
-class _ById:
-    """An object compared and hashed by identity (the aux data of `_Opaque`)."""
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj):
-        self.obj = obj
-
-    def __eq__(self, other):
-        return isinstance(other, _ById) and other.obj is self.obj
-
-    def __hash__(self):
-        return id(self.obj)
-
-
 @jax.tree_util.register_pytree_node_class
 class _Opaque:
     """A pytree without leaves around an object that is not one (a user's noise model): jit
-    compiles once per object, and inside the trace unflattening gives the object itself."""
+    compiles once per distinct object (`Static`), and inside the trace unflattening gives
+    the object itself."""
 
     def __init__(self, obj):
         self.obj = obj
 
     def tree_flatten(self):
-        return (), _ById(self.obj)
+        return (), Static(self.obj)
 
     @classmethod
     def tree_unflatten(cls, aux, children):
-        return aux.obj
+        return aux.value
 
 
 _TRACED_ARGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -10,6 +10,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from .types import Static
+
 
 class Point(NamedTuple):
     """A stationary point of a landscape.
@@ -50,7 +52,7 @@ class BoundEnergy:
 
     def tree_flatten(self):
         arrays, constants = _split_params(self.params)
-        return arrays, (_Static(self.fn), constants)
+        return arrays, (Static(self.fn), constants)
 
     @classmethod
     def tree_unflatten(cls, aux, children):
@@ -70,7 +72,7 @@ def _split_params(params):
     leaves, treedef = jax.tree_util.tree_flatten(params)
     is_constant = tuple(isinstance(a, int | float | complex) for a in leaves)
     arrays = tuple(a for a, c in zip(leaves, is_constant, strict=True) if not c)
-    constants = tuple(_Static(a) if c else None for a, c in zip(leaves, is_constant, strict=True))
+    constants = tuple(Static(a) if c else None for a, c in zip(leaves, is_constant, strict=True))
     return arrays, (treedef, constants)
 
 
@@ -155,42 +157,10 @@ class Landscape:
         return min(self.minima, key=lambda p: p.value) if self.minima else None
 
 
-class _Static:
-    """A static value of a landscape's aux data: compared by equality where it is hashable,
-    else (a user's callable object holding arrays, say) by identity."""
-
-    __slots__ = ("value", "hashed", "by_id")
-
-    def __init__(self, value):
-        self.value = value
-        try:
-            self.hashed, self.by_id = hash(value), False
-        except TypeError:
-            self.hashed, self.by_id = id(value), True
-
-    def __hash__(self):
-        return self.hashed
-
-    def __repr__(self):
-        return repr(self.value)
-
-    def __eq__(self, other):
-        if not isinstance(other, _Static):
-            return NotImplemented
-        if self.value is other.value:
-            return True
-        if self.by_id or other.by_id:
-            return False
-        try:
-            return bool(self.value == other.value)
-        except Exception:  # noqa: BLE001 - an equality that is not a bool: not equal
-            return False
-
-
 def _flatten(landscape: Landscape):
     """Children: the energy's parameters (none for a plain function); aux: the rest."""
     fields = tuple(
-        (f.name, _Static(getattr(landscape, f.name)))
+        (f.name, Static(getattr(landscape, f.name)))
         for f in dataclasses.fields(landscape)
         if f.name != "energy"
     )
@@ -198,7 +168,7 @@ def _flatten(landscape: Landscape):
     if isinstance(energy, BoundEnergy):
         children, energy_aux = energy.tree_flatten()
         return children, (True, energy_aux, fields)
-    return (), (False, _Static(energy), fields)
+    return (), (False, Static(energy), fields)
 
 
 def _unflatten(cls, aux, children):
