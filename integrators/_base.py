@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..landscape.types import PRNGKey, PyTree
-from ..landscape.validate import check_choice
+from ..landscape.validate import check_choice, check_sweep_shape
 
 
 class Integrator(NamedTuple):
@@ -148,6 +148,8 @@ def integrator_factory(fn: Callable[..., Integrator]) -> Callable[..., Integrato
             raise ValueError(f"{fn.__name__}(): {err}") from None
         bound.apply_defaults()
         hyperparams = dict(bound.arguments)
+        for name, value in hyperparams.items():
+            check_sweep_shape(name, value)
         size = _sweep_size(hyperparams)
         if size is None:
             integrator = fn(**hyperparams)

@@ -4,6 +4,7 @@ integrator's hyperparameters into traced data and static choices."""
 from __future__ import annotations
 
 import functools
+import os
 import weakref
 
 import jax
@@ -13,6 +14,7 @@ import numpy as np
 from .. import landscape as ls
 from ..landscape._base import Landscape
 from ..landscape.types import Static
+from ..landscape.validate import check_energy_output, check_unit_interval
 from ._base import Integrator, _is_number, _is_sweep_value
 from .noise import Exact
 from .optax_bridge import from_optax
@@ -50,11 +52,25 @@ def as_landscape(landscape) -> Landscape:
     )
 
 
-def prepare_x0(x0, landscape: Landscape, ensemble: bool | None):
-    """Return (x0 with a leading particle axis, whether the input was an ensemble)."""
+def prepare_x0(x0, landscape: Landscape, ensemble: bool | None, bound: float = np.inf):
+    """Return (x0 with a leading particle axis, whether the input was an ensemble).
+
+    A Python list or tuple of numbers is an array; an empty ensemble, and a concrete x0 with
+    a coordinate that is not finite or beyond ±`bound`, are refused (they would diverge at
+    step 0 and every record would hold them)."""
+    if isinstance(x0, list | tuple) and _numbers(x0):
+        x0 = np.asarray(x0, dtype=float)
     leaves = jax.tree_util.tree_leaves(x0)
     if not leaves:
         raise ValueError("x0 is empty: give the starting position(s) as an array or pytree.")
+    for a in leaves:
+        if not isinstance(a, jax.Array | np.ndarray | np.generic | int | float):
+            raise TypeError(
+                f"x0 holds a {type(a).__name__} ({a!r}); it must be an array (or a pytree of "
+                "arrays) of real numbers."
+            )
+        if not jnp.issubdtype(jnp.result_type(a), jnp.number) or jnp.iscomplexobj(a):
+            raise TypeError(f"x0 has dtype {jnp.result_type(a)}; it must hold real numbers.")
 
     def to_float(a):
         if isinstance(a, jax.Array) and jnp.issubdtype(a.dtype, jnp.inexact):
@@ -83,8 +99,294 @@ def prepare_x0(x0, landscape: Landscape, ensemble: bool | None):
                 "ensemble x0 needs the same leading particle axis on every leaf; got sizes "
                 f"{sizes}."
             )
-        return x0, True
-    return _map(lambda a: a[None], x0), False
+        if sizes == {0}:
+            shape = jnp.shape(leaves[0])
+            raise ValueError(f"x0 has shape {shape}: an ensemble needs at least one particle.")
+    else:
+        x0 = _map(lambda a: a[None], x0)
+    _check_finite_x0(x0, bound)
+    return x0, is_ensemble
+
+
+def _numbers(values) -> bool:
+    """A non-empty, possibly nested list of Python or NumPy numbers."""
+    if isinstance(values, list | tuple):
+        return len(values) > 0 and all(_numbers(v) for v in values)
+    return isinstance(values, int | float | np.number) and not isinstance(values, bool)
+
+
+@jax.jit
+def _within(x0, bound):
+    """Whether every coordinate of every particle is finite and inside [−bound, bound]."""
+    ok = [jnp.all(jnp.abs(a) <= bound) for a in jax.tree_util.tree_leaves(x0)]
+    return functools.reduce(jnp.logical_and, ok)
+
+
+def _check_finite_x0(x0, bound: float) -> None:
+    """Refuse a concrete x0 with a NaN, an inf or a coordinate beyond ±bound (one fused
+    reduction and one boolean read back; a traced x0 is checked by the divergence test)."""
+    leaves = jax.tree_util.tree_leaves(x0)
+    if any(isinstance(a, jax.core.Tracer) for a in leaves):
+        return
+    if bool(_within(x0, bound)):
+        return
+    for i, a in enumerate(leaves):
+        bad = ~(np.abs(np.asarray(a)) <= bound)
+        if bad.any():
+            where = tuple(int(j) for j in np.argwhere(bad)[0])
+            value = float(np.asarray(a)[where])
+            leaf = f" leaf {i}," if len(leaves) > 1 else ""
+            raise ValueError(
+                f"x0 has{leaf} element {where[1:] if len(where) > 1 else where} of particle "
+                f"{where[0]} = {value:g}: every starting coordinate must be finite and within "
+                f"±bound={bound:g} (a particle beyond it counts as diverged)."
+            )
+
+
+def check_key(key):
+    """A single JAX random key (`jax.random.key(seed)`, or a legacy uint32 (2,) key); None
+    gives `jax.random.key(0)`."""
+    if key is None:
+        return jax.random.key(0)
+    if not isinstance(key, jax.Array | np.ndarray):
+        raise TypeError(
+            f"key={key!r} is not a JAX random key: pass key=jax.random.key({key!r})"
+            if isinstance(key, int) and not isinstance(key, bool)
+            else f"key={key!r} is not a JAX random key: pass e.g. key=jax.random.key(0)."
+        )
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if key.shape != ():
+            raise ValueError(
+                f"key has shape {key.shape}: simulate takes one key of shape (); for several "
+                "runs use an ensemble x0, or jax.vmap over simulate."
+            )
+        return key
+    if key.dtype == np.uint32 and key.shape == (2,):
+        return key  # a legacy jax.random.PRNGKey
+    raise ValueError(
+        f"key has dtype {key.dtype} and shape {key.shape}: it must be one key, "
+        "jax.random.key(seed) (or a legacy uint32 key of shape (2,))."
+    )
+
+
+def check_observe(observe) -> tuple:
+    """`{name: fn}` as a sorted tuple of pairs (a static jit argument)."""
+    if observe is None:
+        return ()
+    if not isinstance(observe, dict):
+        raise TypeError(f"observe={observe!r} must be a dict {{name: fn(params)}}.")
+    for name, fn in observe.items():
+        if not isinstance(name, str):
+            raise TypeError(f"observe key {name!r} must be a string (the observable's name).")
+        if not callable(fn):
+            raise TypeError(
+                f"observe[{name!r}]={fn!r} is not allowed: it must be a function fn(params) "
+                "of one particle's parameters."
+            )
+    return tuple(sorted(observe.items()))
+
+
+# ----------------------------------------------------------------- hyperparameter schedules
+
+_NONNEGATIVE = ("lr", "temperature", "friction", "weight_decay", "eps_root", "initial_scale")
+_POSITIVE = ("dt", "mass", "eps")
+_UNIT = ("momentum", "b1", "b2", "decay")
+_SCHEDULES: dict = {}
+"""(schedule, steps) -> its values over the run, evaluated once on the host."""
+
+
+def check_hyperparams(integrator: Integrator, steps: int, dtype) -> None:
+    """Evaluate every schedule over the run's steps 0..steps−1 on the host (one vectorised
+    call, cached) and refuse the first step where a learning rate, temperature, ... is
+    negative or not finite; refuse a constant in [0, 1) that rounds to 1 in `dtype`."""
+    for name, value in (integrator.hyperparams or {}).items():
+        if name in _UNIT and not callable(value) and not isinstance(value, jax.core.Tracer):
+            if isinstance(value, jax.Array | np.ndarray | int | float | np.number | list):
+                check_unit_interval(name, value, dtype)
+        if not callable(value) or isinstance(value, type):
+            continue
+        values = _schedule_values(name, value, steps)
+        if values is None:
+            continue
+        ok = np.isfinite(values)
+        rule = "finite"
+        if name in _NONNEGATIVE:
+            ok &= values >= 0
+            rule = "finite and >= 0"
+        elif name in _POSITIVE:
+            ok &= values > 0
+            rule = "finite and > 0"
+        elif name in _UNIT:
+            ok &= (values >= 0) & (values.astype(dtype) < 1)
+            rule = f"in [0, 1) (below 1 in {np.dtype(dtype).name})"
+        if not ok.all():
+            k = int(np.argmin(ok))
+            raise ValueError(
+                f"{name}={value!r}: the schedule gives {float(values[k]):g} at step {k}; "
+                f"{name} must be {rule} at every step of the run (0..{steps - 1})."
+            )
+
+
+def _schedule_values(name: str, schedule, steps: int) -> np.ndarray | None:
+    key = (schedule, steps)
+    try:
+        return _SCHEDULES[key]
+    except (KeyError, TypeError):
+        pass
+    try:
+        out = jax.vmap(schedule)(jnp.arange(steps, dtype=jnp.int32))
+    except Exception as err:  # noqa: BLE001 - the user's schedule, named
+        raise ValueError(
+            f"{name}={schedule!r}: the schedule cannot be evaluated on the step count "
+            f"(an int32 scalar): {type(err).__name__}: {err}"
+        ) from err
+    if isinstance(out, jax.core.Tracer):
+        return None  # it closes over a traced value (simulate under jit): checked per value
+    out = np.asarray(out, dtype=np.float64)
+    if out.shape != (steps,):
+        raise ValueError(
+            f"{name}={schedule!r}: the schedule returns shape {out.shape[1:]} per step; it "
+            "must return a scalar."
+        )
+    try:
+        _SCHEDULES[key] = out
+        while len(_SCHEDULES) > 64:
+            _SCHEDULES.pop(next(iter(_SCHEDULES)))
+    except TypeError:  # unhashable schedule: evaluated per call
+        pass
+    return out
+
+
+# ------------------------------------------------------------------------- energies
+
+_ENERGIES: set = set()
+"""Structural keys (landscape pytree structure, leaf shapes, particle shapes) already
+checked: like jit's cache, a landscape that differs only in its numbers is not traced again."""
+
+
+def check_landscape_energy(traced_landscape, x0, ensemble_axis: bool = True) -> None:
+    """The energy takes one particle and returns a real scalar (`jax.eval_shape`: traced
+    once per structure, nothing computed)."""
+    one = _map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), x0)
+    leaves, treedef = jax.tree_util.tree_flatten(traced_landscape)
+    x_leaves, x_def = jax.tree_util.tree_flatten(one)
+    key = (
+        treedef,
+        tuple((jnp.shape(a), jnp.result_type(a)) for a in leaves),
+        x_def,
+        tuple((a.shape, a.dtype) for a in x_leaves),
+    )
+    if key in _ENERGIES:
+        return
+    shape = jax.tree.map(lambda a: a.shape, one)
+    try:
+        out = jax.eval_shape(lambda land, x: land.energy(x), traced_landscape, one)
+    except Exception as err:  # noqa: BLE001 - the user's energy, named
+        kind = TypeError if isinstance(err, TypeError) else ValueError
+        raise kind(
+            f"landscape: its energy cannot be evaluated as energy(x) on one particle x of "
+            f"shape {shape}: {type(err).__name__}: {err}"
+        ) from err
+    check_energy_output("landscape energy", out, f"one particle x of shape {shape}")
+    _ENERGIES.add(key)
+
+
+# ---------------------------------------------------------------------------- memory
+
+MEMORY_FRACTION = 0.5
+"""Recorded outputs may take at most this fraction of the memory of the device (of the
+host's physical memory on CPU); the environment variable OPTDYN_MEMORY_LIMIT (bytes)
+overrides the limit."""
+
+
+def memory_limit() -> int:
+    """The bytes that `simulate`'s recorded outputs may take (see `MEMORY_FRACTION`)."""
+    env = os.environ.get("OPTDYN_MEMORY_LIMIT")
+    if env:
+        try:
+            return int(float(env))
+        except ValueError:
+            raise ValueError(
+                f"OPTDYN_MEMORY_LIMIT={env!r} is not allowed: it must be a number of bytes."
+            ) from None
+    return int(MEMORY_FRACTION * _device_memory())
+
+
+@functools.cache
+def _device_memory() -> int:
+    try:
+        stats = jax.devices()[0].memory_stats() or {}
+    except Exception:  # noqa: BLE001 - a backend without memory statistics
+        stats = {}
+    if stats.get("bytes_limit"):
+        return int(stats["bytes_limit"])
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_memory(x0, n_records: int, batch: int, record_positions: bool, observe) -> None:
+    """Refuse, before anything is allocated, records larger than `memory_limit()`: `batch`
+    particles (sweep × ensemble) × `n_records` × (loss, grad_norm, kinetic energy, the
+    positions, the observables, evaluated with `jax.eval_shape`)."""
+    if not n_records:
+        return
+    one = _map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), x0)
+    x_leaves = jax.tree_util.tree_leaves(one)
+    itemsize = max(np.dtype(a.dtype).itemsize for a in x_leaves)
+    per_particle = 3 * itemsize
+    if record_positions:
+        per_particle += sum(np.prod(a.shape, dtype=int) * a.dtype.itemsize for a in x_leaves)
+    for name, fn in observe:
+        per_particle += _observed_bytes(name, fn, one)
+    total = int(n_records) * int(batch) * int(per_particle)
+    limit = memory_limit()
+    if total > limit:
+        raise ValueError(
+            f"the recorded outputs would take {_size(total)} ({n_records} records x {batch} "
+            f"particles x {per_particle} bytes), more than the {_size(limit)} allowed "
+            f"({MEMORY_FRACTION:.0%} of the memory, or OPTDYN_MEMORY_LIMIT). Record less: "
+            "record_every=k (every k-th step), record_positions=False, record=False (final "
+            "state only), or stream= statistics accumulated inside the scan."
+        )
+
+
+_OBSERVED: dict = {}
+"""(fn, particle structure) -> bytes of one record of the observable."""
+
+
+def _observed_bytes(name: str, fn, one) -> int:
+    leaves, treedef = jax.tree_util.tree_flatten(one)
+    key = (fn, treedef, tuple((a.shape, a.dtype) for a in leaves))
+    try:
+        return _OBSERVED[key]
+    except (KeyError, TypeError):
+        pass
+    try:
+        out = jax.eval_shape(fn, one)
+    except Exception as err:  # noqa: BLE001 - the user's observable, named
+        kind = TypeError if isinstance(err, TypeError) else ValueError
+        raise kind(
+            f"observe[{name!r}]={fn!r} cannot be evaluated as fn(params) on one particle: "
+            f"{type(err).__name__}: {err}"
+        ) from err
+    size = sum(
+        int(np.prod(a.shape, dtype=int)) * np.dtype(a.dtype).itemsize
+        for a in jax.tree_util.tree_leaves(out)
+    )
+    try:
+        _OBSERVED[key] = size
+        while len(_OBSERVED) > 256:
+            _OBSERVED.pop(next(iter(_OBSERVED)))
+    except TypeError:
+        pass
+    return size
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.3g} {unit}" if unit != "B" else f"{n} B"
+        n /= 1000
+    return f"{n} B"
 
 
 def split_hyperparams(integrator: Integrator):

@@ -115,9 +115,8 @@ def simulate(
     if record_every is not None:
         record_every = check_int("record_every", record_every)
     check_positive("bound", bound)
-    x0, is_ensemble = _inputs.prepare_x0(x0, landscape, ensemble)
-    if key is None:
-        key = jax.random.key(0)
+    x0, is_ensemble = _inputs.prepare_x0(x0, landscape, ensemble, bound)
+    key = _inputs.check_key(key)
     if prng_impl not in ("counter", None):
         raise ValueError(
             f"prng_impl={prng_impl!r} is not allowed: use 'counter' (Threefry-2x32 in counter "
@@ -135,6 +134,20 @@ def simulate(
             "simulate call per hyperparameter value, or use exact or Gaussian gradients."
         )
     stream = _inputs.check_stream(stream)
+    observe = _inputs.check_observe(observe)
+    dtype = jnp.result_type(*jax.tree_util.tree_leaves(x0))
+    _inputs.check_hyperparams(integrator, steps, dtype)
+    if record_every is None:
+        record_steps = np.zeros(0, dtype=int)
+    else:
+        record_steps = np.unique(np.r_[np.arange(0, steps + 1, record_every), steps])
+    n = jax.tree_util.tree_leaves(x0)[0].shape[0]
+    _inputs.check_memory(
+        x0, len(record_steps), n * (integrator.sweep_size or 1), record_positions, observe
+    )
+    # landscapes and noise models are pytrees: their numbers are traced too
+    traced_landscape, traced_noise = _inputs.traced_arg(landscape), _inputs.traced_arg(noise)
+    _inputs.check_landscape_energy(traced_landscape, x0)
     plan = engine_plan.choose(
         jax.default_backend(), integrator, landscape, x0, noise, fuse, record_every, bool(stream)
     )
@@ -144,8 +157,6 @@ def simulate(
     else:
         dynamic, static, builder = {}, (), integrator
 
-    # landscapes and noise models are pytrees: their numbers are traced too
-    traced_landscape, traced_noise = _inputs.traced_arg(landscape), _inputs.traced_arg(noise)
     args = (dynamic, x0, key, traced_landscape, traced_noise)
     traj = _runner(args)(
         *args,
@@ -156,15 +167,11 @@ def simulate(
         bound=float(bound),
         record_positions=record_positions,
         sweep=integrator.sweep_size,
-        observe=tuple(sorted((observe or {}).items())),
+        observe=observe,
         stream=stream,
         plan=plan,
         counter=prng_impl == "counter",
     )
-    if record_every is None:
-        record_steps = np.zeros(0, dtype=int)
-    else:
-        record_steps = np.unique(np.r_[np.arange(0, steps + 1, record_every), steps])
     traj = traj._replace(steps=record_steps)
     if not is_ensemble:
         axis = 1 if integrator.sweep_size else 0
@@ -275,6 +282,10 @@ def _run_impl(
             carry, last = chunk(carry, jnp.int32(n_chunks * record_every), rem)
             records = _map(lambda a, b: jnp.concatenate([a, b[None]]), records, last)
         records = _map(lambda a: jnp.moveaxis(a, 0, bnd), records)  # (T, *batch) -> (*batch, T)
+        records = {  # a loss or gradient that overflows at a frozen position: its last finite
+            k: v if k == "positions" else _map(lambda a: last_finite(a, bnd), v)
+            for k, v in records.items()
+        }
     return Trajectory(
         positions=records["positions"],
         loss=records["loss"],
@@ -286,6 +297,18 @@ def _run_impl(
         observed=records["observed"],
         stream={name: accumulator.finalize(carry.acc[name]) for name, accumulator in stream},
     )
+
+
+def last_finite(a: jax.Array, axis: int) -> jax.Array:
+    """Each non-finite entry of `a` replaced by the last finite one before it along `axis`
+    (the record axis); entries before the first finite one are kept."""
+    if not jnp.issubdtype(a.dtype, jnp.inexact):
+        return a
+    shape = [1] * a.ndim
+    shape[axis] = a.shape[axis]
+    index = jnp.arange(a.shape[axis], dtype=jnp.int32).reshape(shape)
+    last = jax.lax.cummax(jnp.where(jnp.isfinite(a), index, -1), axis=axis)
+    return jnp.take_along_axis(a, jnp.maximum(last, 0), axis=axis)
 
 
 _STATIC = (

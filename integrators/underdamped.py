@@ -136,12 +136,18 @@ def nesterov(
 
 def to_physical(lr: float, momentum: float, mass: float = 1.0) -> dict:
     """Optimizer units (η, β) to physical units: dt = √(ηM), γ = (1−β)/dt, M = `mass`."""
+    check_positive("lr", lr)
+    check_unit_interval("momentum", momentum)
+    check_positive("mass", mass)
     dt = (lr * mass) ** 0.5
     return {"dt": dt, "friction": (1 - momentum) / dt, "mass": mass}
 
 
 def to_optimizer(dt: float, friction: float, mass: float = 1.0) -> dict:
     """Physical units (dt, γ, M) to optimizer units: η = dt²/M, β = 1 − γ·dt."""
+    check_positive("dt", dt)
+    check_nonnegative("friction", friction)
+    check_positive("mass", mass)
     return {"lr": dt**2 / mass, "momentum": 1 - friction * dt}
 
 

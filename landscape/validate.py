@@ -11,6 +11,7 @@ import difflib
 from collections.abc import Iterable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -77,9 +78,91 @@ def check_positive(arg: str, value):
     return check_real(arg, value, low=0.0, low_open=True)
 
 
-def check_unit_interval(arg: str, value):
-    """In [0, 1): momentum, b1, b2, decay rates."""
-    return check_real(arg, value, low=0.0, high=1.0, high_open=True)
+def check_unit_interval(arg: str, value, dtype=None):
+    """In [0, 1): momentum, b1, b2, decay rates; and below 1 in the working `dtype`.
+
+    A value such as 1 − 1e-9 is below 1 but rounds to 1.0 in float32, where a decay of 1
+    never forgets (Adam's bias correction divides by zero). `dtype` None means float32
+    unless JAX runs with x64 enabled, the widest dtype the computation can then have.
+    """
+    check_real(arg, value, low=0.0, high=1.0, high_open=True)
+    if not _is_concrete(value):
+        return value
+    if dtype is None:
+        dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    dtype = np.dtype(dtype)
+    rounded = _values(value).astype(dtype)
+    if np.any(rounded >= 1):
+        v = float(_values(value)[np.argmax(rounded >= 1)])
+        top = float(np.nextafter(dtype.type(1), dtype.type(0)))
+        raise ValueError(
+            f"{arg}={v!r} is not allowed: it rounds to 1.0 in {dtype.name}, the working dtype; "
+            f"it must be below 1 there (at most {top:.10g})."
+        )
+    return value
+
+
+def check_float_dtype(arg: str, dtype):
+    """A floating dtype (float16, bfloat16, float32, float64), returned as a NumPy dtype."""
+    try:
+        out = jnp.dtype(dtype)
+    except TypeError:
+        out = None
+    if out is None or not jnp.issubdtype(out, jnp.floating):
+        raise TypeError(
+            f"{arg}={dtype!r} is not allowed: it must be a floating dtype such as "
+            "jnp.float32, jnp.float64, jnp.bfloat16 or jnp.float16."
+        )
+    return out
+
+
+def check_sweep_shape(arg: str, value):
+    """A hyperparameter is a number, a schedule, or a non-empty 1-D list of numbers (a sweep)."""
+    if isinstance(value, list | tuple):
+        if len(value) == 0:
+            raise ValueError(
+                f"{arg}={value!r} is not allowed: a swept hyperparameter needs at least one "
+                "value (a non-empty 1-D list)."
+            )
+        if not all(isinstance(v, int | float | np.number | np.ndarray | jax.Array) for v in value):
+            raise TypeError(f"{arg}={value!r} is not allowed: a sweep is a 1-D list of numbers.")
+        if any(np.ndim(v) for v in value):
+            raise ValueError(
+                f"{arg}={value!r} is not allowed: a sweep is a 1-D list of numbers, not "
+                f"{np.ndim(value)}-D."
+            )
+    elif isinstance(value, np.ndarray | jax.Array):
+        if value.ndim > 1 or value.size == 0:
+            raise ValueError(
+                f"{arg} has shape {value.shape}: it must be a scalar or a non-empty 1-D array "
+                "(a sweep)."
+            )
+    return value
+
+
+def check_energy_output(arg: str, out, args: str) -> None:
+    """`out` (a `jax.eval_shape` result of an energy on one particle) must be a real scalar."""
+    shape = getattr(out, "shape", None)
+    dtype = getattr(out, "dtype", None)
+    if shape != () or dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+        got = f"shape {shape}, dtype {dtype}" if shape is not None else type(out).__name__
+        raise ValueError(
+            f"{arg} must return a real scalar (the energy of one particle) for {args}; it "
+            f"returns {got}. Sum or average a vector output, e.g. jnp.sum(...)."
+        )
+
+
+def check_energy(arg: str, energy, x) -> None:
+    """Trace `energy(x)` with `jax.eval_shape` (no compute): one argument, a real scalar out."""
+    try:
+        out = jax.eval_shape(energy, x)
+    except Exception as err:  # noqa: BLE001 - any failure of the user's function, named
+        kind = TypeError if isinstance(err, TypeError) else ValueError
+        raise kind(
+            f"{arg}={energy!r} cannot be evaluated as energy(x) on x of shape "
+            f"{jax.tree.map(jnp.shape, x)}: {type(err).__name__}: {err}"
+        ) from err
+    check_energy_output(arg, out, f"x of shape {jax.tree.map(jnp.shape, x)}")
 
 
 def check_int(arg: str, value, *, minimum: int = 1) -> int:
