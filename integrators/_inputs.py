@@ -169,6 +169,21 @@ def check_key(key):
     )
 
 
+def check_mesh(mesh, axis: str):
+    """A `jax.sharding.Mesh` with an axis named `axis`."""
+    if not isinstance(mesh, jax.sharding.Mesh):
+        raise TypeError(
+            f"mesh={mesh!r} is not allowed: it must be a jax.sharding.Mesh with an axis "
+            f"{axis!r}, e.g. integrators.sharding.particle_mesh() (the default)."
+        )
+    if axis not in mesh.axis_names:
+        raise ValueError(
+            f"mesh has axes {mesh.axis_names}: it needs an axis named {axis!r} "
+            "(integrators.sharding.particle_mesh(devices) builds one)."
+        )
+    return mesh
+
+
 def check_observe(observe) -> tuple:
     """`{name: fn}` as a sorted tuple of pairs (a static jit argument)."""
     if observe is None:
@@ -289,6 +304,91 @@ def check_landscape_energy(traced_landscape, x0, ensemble_axis: bool = True) -> 
         ) from err
     check_energy_output("landscape energy", out, f"one particle x of shape {shape}")
     _ENERGIES.add(key)
+
+
+# -------------------------------------------------------------------------- training
+
+
+def check_model_data(model, train, params, params_per_seed: bool, dtype) -> None:
+    """`train`'s checks of the model against the data, before anything is compiled: the data
+    are arrays with one sample axis; the model's loss takes (params, batch) and returns a
+    scalar; its input size is the data's number of features; it has an output per class
+    (integer labels). Shapes only (`jax.eval_shape`); the labels are read on the host."""
+    loss_fn = getattr(model, "loss_fn", model)
+    if not callable(loss_fn):
+        raise TypeError(
+            f"model={model!r} is not allowed: it must be an MLP (landscape.mlp) or a loss "
+            "function loss_fn(params, batch)."
+        )
+    leaves = jax.tree_util.tree_leaves(train)
+    if not leaves or not all(isinstance(a, jax.Array | np.ndarray) for a in leaves):
+        raise TypeError(
+            "data must be a landscape.Dataset or a pytree of arrays with a leading sample "
+            f"axis; got {type(train).__name__} with leaves {[type(a).__name__ for a in leaves]}."
+        )
+    sizes = {a.shape[0] if a.ndim else None for a in leaves}
+    if len(sizes) != 1 or None in sizes or 0 in sizes:
+        raise ValueError(
+            f"data: every array needs the same leading sample axis of length >= 1; found "
+            f"{sorted(sizes, key=str)}."
+        )
+    if params is None:
+        if not hasattr(model, "init"):
+            raise ValueError("params is required when `model` is a bare loss function.")
+        struct = jax.eval_shape(lambda k: model.init(k, dtype), jax.random.key(0))
+    else:  # one seed's parameters
+        cut = 1 if params_per_seed else 0
+        struct = _map(
+            lambda a: jax.ShapeDtypeStruct(jnp.shape(a)[cut:], jnp.result_type(a)), params
+        )
+    batch = _map(lambda a: jax.ShapeDtypeStruct((2,) + a.shape[1:], a.dtype), train)
+    x = train.get("x") if isinstance(train, dict) else None
+    n_in = getattr(model, "sizes", (None,))[0]
+    if x is not None and n_in is not None and np.prod(x.shape[1:]) != n_in:
+        raise ValueError(
+            f"model takes {n_in} inputs (sizes={model.sizes}), but the data have "
+            f"{int(np.prod(x.shape[1:]))} features per sample (x of shape {x.shape}): build "
+            f"the model with sizes=({int(np.prod(x.shape[1:]))}, ...)."
+        )
+    y = train.get("y") if isinstance(train, dict) else None
+    if x is not None and y is not None and hasattr(model, "apply"):
+        _check_outputs(model, struct, batch, y)
+    try:
+        out = jax.eval_shape(loss_fn, struct, batch)
+    except Exception as err:  # noqa: BLE001 - the model on the data, named
+        raise ValueError(
+            f"model and data do not fit: loss_fn(params, batch) fails on a batch of the "
+            f"data (shapes {jax.tree.map(lambda a: a.shape, batch)}): "
+            f"{type(err).__name__}: {err}"
+        ) from err
+    check_energy_output("model's loss_fn(params, batch)", out, "a batch of the data")
+
+
+def _check_outputs(model, struct, batch, y) -> None:
+    """The model's outputs against the labels (one per class) or the regression targets."""
+    try:
+        logits = jax.eval_shape(model.apply, struct, batch["x"])
+    except Exception as err:  # noqa: BLE001 - the model on the data, named
+        raise ValueError(
+            f"model and data do not fit: model.apply(params, x) fails on inputs x of shape "
+            f"{batch['x'].shape}: {type(err).__name__}: {err}"
+        ) from err
+    n_out = logits.shape[-1] if logits.shape else 1
+    if not jnp.issubdtype(jnp.result_type(y), jnp.integer):
+        width = y.shape[-1] if y.ndim > 1 else 1
+        if n_out != width:
+            raise ValueError(
+                f"model has {n_out} outputs, but the data's regression targets have {width} "
+                f"per sample (y of shape {y.shape}): build the model with sizes=(..., {width})."
+            )
+        return
+    n_classes = int(np.max(np.asarray(y))) + 1
+    if n_out < n_classes:
+        raise ValueError(
+            f"model has {n_out} outputs, but the data have {n_classes} classes (labels up to "
+            f"{n_classes - 1}): the last layer needs one output per class, e.g. "
+            f"sizes=(..., {n_classes})."
+        )
 
 
 # ---------------------------------------------------------------------------- memory

@@ -30,7 +30,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from ._inputs import as_integrator
+from ._inputs import as_integrator, check_mesh
 from .simulate import simulate
 from .trajectory import Trajectory
 
@@ -93,7 +93,7 @@ def simulate_sharded(optimizer, landscape, x0, steps: int, key=None, *, mesh=Non
     Returns:
       The `Trajectory`, its arrays sharded over the devices along the particle axis.
     """
-    mesh = particle_mesh() if mesh is None else mesh
+    mesh = particle_mesh() if mesh is None else check_mesh(mesh, AXIS)
     n_dev = mesh.devices.size
     integrator = as_integrator(optimizer)
     leaves = jax.tree_util.tree_leaves(x0)

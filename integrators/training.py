@@ -30,6 +30,7 @@ from ..landscape.finite_sum import cast_data
 from ..landscape.mlp import from_loss
 from ..landscape.types import PRNGKey, PyTree
 from ..landscape.validate import check_int
+from ._inputs import check_model_data
 from .minibatch import minibatch
 from .simulate import simulate
 from .trajectory import Trajectory
@@ -218,6 +219,7 @@ def train(
     seeds = check_int("seeds", seeds)
     key = jax.random.key(0) if key is None else key
     train_batch, test_batch = _split_data(data)
+    check_model_data(model, train_batch, params, params_per_seed, dtype)
     landscape = training_landscape(model, data)
     n = landscape.n_samples
     if not replace and batch_size > n:

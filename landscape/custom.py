@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ._base import Landscape, Point
 from ._points import point
-from .validate import check_choice, check_int, check_real
+from .validate import check_choice, check_energy, check_int, check_real
 
 MINIMUM_KINDS = ("global", "local")
 SADDLE_KINDS = ("saddle", "monkey", "maximum")
@@ -66,8 +68,10 @@ def from_function(
       description: one line for listings and figure titles.
 
     Returns:
-      The `Landscape`. Nothing is checked about `energy` beyond being callable: the tests of
-      this package check listed points for the built-in landscapes only.
+      The `Landscape`. With `dim` set, `energy` is traced once with `jax.eval_shape` (no
+      compute) and must take one argument x of shape (dim,) and return a real scalar; the
+      listed points are not checked (the tests of this package check those of the built-in
+      landscapes). With `dim=None`, `simulate` makes the same check on x0.
     """
     if not callable(energy):
         raise ValueError(f"energy={energy!r} is not allowed: it must be a callable energy(x).")
@@ -75,6 +79,7 @@ def from_function(
         raise ValueError(f"name={name!r} is not allowed: it must be a non-empty string.")
     if dim is not None:
         dim = check_int("dim", dim)
+        check_energy("energy", energy, jax.ShapeDtypeStruct((dim,), jnp.float32))
     return Landscape(
         energy=energy,
         name=name,

@@ -25,7 +25,7 @@ import jax
 import numpy as np
 
 from .mlp import apply_mlp, init_mlp
-from .validate import check_int, check_nonnegative, check_real
+from .validate import check_float_dtype, check_int, check_nonnegative, check_real
 
 
 class Dataset(NamedTuple):
@@ -155,6 +155,7 @@ def digits(
     from sklearn.datasets import load_digits
 
     seed = check_int("seed", seed, minimum=0)
+    dtype = check_float_dtype("dtype", dtype)
     raw = load_digits()
     x, y = raw.data.astype(np.float64), raw.target.astype(np.int64)
     parts = split(x, y, test_fraction, seed)
@@ -164,11 +165,26 @@ def digits(
 
 
 def _check_file(path) -> Path:
-    path = Path(os.fspath(path))
+    """An existing, non-empty, uncompressed regular file, or an error naming it."""
+    try:
+        path = Path(os.fspath(path))
+    except TypeError:
+        raise TypeError(f"path={path!r} is not allowed: it must be a file path.") from None
     if not path.exists():
         raise FileNotFoundError(f"data file {str(path)!r} does not exist.")
     if not path.is_file():
         raise ValueError(f"data file {str(path)!r} is not a regular file.")
+    try:
+        with path.open("rb") as f:
+            magic = f.read(2)
+    except OSError as err:
+        raise ValueError(f"data file {str(path)!r} cannot be read: {err.strerror}.") from None
+    if not magic:
+        raise ValueError(f"data file {str(path)!r} is empty.")
+    if magic == b"\x1f\x8b":
+        raise ValueError(
+            f"data file {str(path)!r} is gzip-compressed: decompress it first (gunzip)."
+        )
     return path
 
 
@@ -176,7 +192,10 @@ def _labels(y: np.ndarray, where: str) -> tuple[np.ndarray, int]:
     """Integer class labels 0..K-1 from a float/int column, or a ValueError naming `where`."""
     if not np.all(np.isfinite(y)) or np.any(y != np.round(y)) or np.any(y < 0):
         bad = y[~(np.isfinite(y) & (y == np.round(y)) & (y >= 0))][0]
-        raise ValueError(f"{where}: labels must be integers >= 0; found {bad!r}.")
+        raise ValueError(
+            f"{where}: labels must be integers >= 0 (class indices 0..K-1; map e.g. "
+            f"{{-1, 1}} to {{0, 1}}); found {float(bad):g}."
+        )
     y = y.astype(np.int64)
     return y, int(y.max()) + 1
 
@@ -208,11 +227,23 @@ def load_csv(
 
     Raises:
       FileNotFoundError: the file does not exist.
-      ValueError: no header / no label column / no feature column / a non-numeric or missing
-        value (the line is named) / ragged rows / labels that are not integers >= 0.
+      ValueError: empty or gzip-compressed file / not UTF-8 text / no header / no label
+        column / no feature column / a non-numeric or missing value (the line is named) /
+        ragged rows / labels that are not integers >= 0. A byte-order mark is skipped.
+      TypeError: `dtype` is not a floating dtype.
     """
     path = _check_file(path)
-    with path.open() as f:
+    dtype = check_float_dtype("dtype", dtype)
+    try:
+        return _read_csv(path, label, test_fraction, seed, standardise, dtype)
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"data file {str(path)!r} is not UTF-8 text (byte {err.start}): a CSV is text."
+        ) from None
+
+
+def _read_csv(path: Path, label, test_fraction, seed, standardise, dtype) -> Dataset:
+    with path.open(encoding="utf-8-sig") as f:  # a byte-order mark is not part of the header
         header = f.readline().strip()
         if not header:
             raise ValueError(f"data file {str(path)!r} is empty: expected a header row.")
@@ -273,8 +304,9 @@ def load_npz(
     """A NumPy `.npz` archive with either `x_train, y_train, x_test, y_test` or `x, y`.
 
     Inputs of any shape (N, ...) are flattened to (N, n_features). Integer labels (or floats
-    that are whole numbers) of shape (N,) make a classification task; float targets a
-    regression task (n_classes = 0). With only `x, y` the split is made by `split`.
+    that are whole numbers) of shape (N,) make a classification task, and must be class
+    indices >= 0 as in `load_csv` ({−1, 1} is refused: map it to {0, 1}); other float
+    targets a regression task (n_classes = 0). With only `x, y` the split is made by `split`.
 
     Args:
       path: the `.npz` file.
@@ -284,10 +316,13 @@ def load_npz(
 
     Raises:
       FileNotFoundError: the file does not exist.
-      ValueError: not an npz archive / missing arrays / mismatched lengths / non-finite
-        values.
+      ValueError: empty, gzip-compressed or not an npz archive / a damaged member (bad CRC,
+        truncated) / object arrays / scalars / missing arrays / mismatched lengths /
+        non-finite values / negative class labels; every message names the file.
+      TypeError: `dtype` is not a floating dtype.
     """
     path = _check_file(path)
+    dtype = check_float_dtype("dtype", dtype)
     try:
         archive = np.load(path, allow_pickle=False)
     except Exception as err:  # zipfile / pickle / format errors all mean "not an npz"
@@ -296,7 +331,7 @@ def load_npz(
         raise ValueError(f"data file {str(path)!r} holds a single array, not an .npz archive.")
     keys = set(archive.files)
     if {"x_train", "y_train", "x_test", "y_test"} <= keys:
-        arrays = [archive[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+        arrays = [_array(archive, k, path) for k in ("x_train", "y_train", "x_test", "y_test")]
     elif {"x", "y"} <= keys:
         arrays = None
     else:
@@ -304,8 +339,8 @@ def load_npz(
             f"data file {str(path)!r} has arrays {sorted(keys)}; expected x_train, y_train, "
             "x_test, y_test, or x, y."
         )
-    x_all = archive["x"] if arrays is None else None
-    y_all = archive["y"] if arrays is None else None
+    x_all = _array(archive, "x", path) if arrays is None else None
+    y_all = _array(archive, "y", path) if arrays is None else None
     pairs = [(x_all, y_all)] if arrays is None else [arrays[:2], arrays[2:]]
     for x, y in pairs:
         if len(x) != len(y) or len(x) == 0:
@@ -316,7 +351,8 @@ def load_npz(
             if not np.issubdtype(a.dtype, np.number) or not np.all(np.isfinite(a)):
                 raise ValueError(f"data file {str(path)!r}: {name} are not all finite numbers.")
     y_ref = y_all if arrays is None else np.concatenate([arrays[1], arrays[3]])
-    integer = y_ref.ndim == 1 and np.all(y_ref == np.round(y_ref)) and np.all(y_ref >= 0)
+    # whole numbers are class labels, as in load_csv: negative ones are refused there too
+    integer = y_ref.ndim == 1 and np.all(y_ref == np.round(y_ref))
     n_classes = 0
     if integer:
         _, n_classes = _labels(y_ref.astype(np.float64), f"data file {str(path)!r}")
@@ -334,6 +370,23 @@ def load_npz(
             f"inputs {parts[2].shape[1]}."
         )
     return _finish(path.stem, *parts, n_classes, {"source": str(path)}, dtype, standardise)
+
+
+def _array(archive, name: str, path: Path) -> np.ndarray:
+    """One array of an npz archive, read (CRC checked) with an error naming the file."""
+    try:
+        a = archive[name]
+    except Exception as err:  # noqa: BLE001 - bad CRC, truncated member, object arrays
+        raise ValueError(
+            f"data file {str(path)!r}: array {name!r} cannot be read ({type(err).__name__}: "
+            f"{err}); the archive is damaged or holds Python objects."
+        ) from None
+    if a.ndim == 0:
+        raise ValueError(
+            f"data file {str(path)!r}: array {name!r} is a scalar; it must have a leading "
+            "sample axis."
+        )
+    return a
 
 
 def teacher_student(
@@ -374,6 +427,7 @@ def teacher_student(
         raise ValueError(f"sizes={sizes} is not allowed: it needs at least (d_in, d_out).")
     check_nonnegative("noise", noise)
     seed = check_int("seed", seed, minimum=0)
+    dtype = check_float_dtype("dtype", dtype)
     rng = np.random.default_rng(seed)
     teacher = init_mlp(jax.random.key(seed), sizes, activation=activation, dtype=np.float32)
     teacher = [

@@ -32,7 +32,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from .validate import check_positive
+from .validate import check_float_dtype, check_positive
 
 PyTree = Any
 
@@ -105,8 +105,10 @@ def mixed_precision(
       `loss(params, batch)`: the unscaled loss L̃ in the parameters' dtype, whose gradient is
       the (unscaled) low-precision gradient in the parameters' dtype.
     """
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn={loss_fn!r} is not allowed: it must be loss_fn(params, batch).")
     check_positive("loss_scale", loss_scale)
-    compute_dtype = jnp.dtype(compute_dtype)
+    compute_dtype = check_float_dtype("compute_dtype", compute_dtype)
 
     def loss(params, batch):
         out_dtype = jnp.result_type(*jax.tree.leaves(params))

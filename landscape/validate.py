@@ -118,7 +118,7 @@ def check_float_dtype(arg: str, dtype):
 
 def check_sweep_shape(arg: str, value):
     """A hyperparameter is a number, a schedule, or a non-empty 1-D list of numbers (a sweep)."""
-    if isinstance(value, list | tuple):
+    if type(value) in (list, tuple):  # a NamedTuple (an optax transformation) is not a sweep
         if len(value) == 0:
             raise ValueError(
                 f"{arg}={value!r} is not allowed: a swept hyperparameter needs at least one "
