@@ -143,32 +143,6 @@ def _check_finite_x0(x0, bound: float) -> None:
             )
 
 
-def check_key(key):
-    """A single JAX random key (`jax.random.key(seed)`, or a legacy uint32 (2,) key); None
-    gives `jax.random.key(0)`."""
-    if key is None:
-        return jax.random.key(0)
-    if not isinstance(key, jax.Array | np.ndarray):
-        raise TypeError(
-            f"key={key!r} is not a JAX random key: pass key=jax.random.key({key!r})"
-            if isinstance(key, int) and not isinstance(key, bool)
-            else f"key={key!r} is not a JAX random key: pass e.g. key=jax.random.key(0)."
-        )
-    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        if key.shape != ():
-            raise ValueError(
-                f"key has shape {key.shape}: simulate takes one key of shape (); for several "
-                "runs use an ensemble x0, or jax.vmap over simulate."
-            )
-        return key
-    if key.dtype == np.uint32 and key.shape == (2,):
-        return key  # a legacy jax.random.PRNGKey
-    raise ValueError(
-        f"key has dtype {key.dtype} and shape {key.shape}: it must be one key, "
-        "jax.random.key(seed) (or a legacy uint32 key of shape (2,))."
-    )
-
-
 def check_mesh(mesh, axis: str):
     """A `jax.sharding.Mesh` with an axis named `axis`."""
     if not isinstance(mesh, jax.sharding.Mesh):

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..landscape.types import PRNGKey, PyTree
-from ..landscape.validate import check_int, check_positive
+from ..landscape.validate import check_int, check_key, check_positive
 from . import _inputs
 from ._base import Integrator
 from ._engine import compile as engine_compile
@@ -116,7 +116,7 @@ def simulate(
         record_every = check_int("record_every", record_every)
     check_positive("bound", bound)
     x0, is_ensemble = _inputs.prepare_x0(x0, landscape, ensemble, bound)
-    key = _inputs.check_key(key)
+    key = jax.random.key(0) if key is None else check_key("key", key)
     if prng_impl not in ("counter", None):
         raise ValueError(
             f"prng_impl={prng_impl!r} is not allowed: use 'counter' (Threefry-2x32 in counter "

@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from .validate import check_choice, check_int
+from .validate import check_choice, check_energy, check_int, check_key
 
 PyTree = Any
 LossFn = Callable[[PyTree], jax.Array]
@@ -52,6 +52,7 @@ def hvp(loss: LossFn, params: PyTree, v: PyTree) -> PyTree:
 
 def _flat_operator(loss: LossFn, params: PyTree, scale: PyTree | None = None):
     """v ↦ S H S v on flat vectors (S = diag(scale), default I), and the flat dimension."""
+    check_energy("loss", loss, params)
     flat, unravel = ravel_pytree(params)
     grad_flat = lambda x: ravel_pytree(jax.grad(loss)(unravel(x)))[0]  # noqa: E731
     s = None if scale is None else ravel_pytree(scale)[0].astype(flat.dtype)
@@ -65,6 +66,7 @@ def _flat_operator(loss: LossFn, params: PyTree, scale: PyTree | None = None):
 
 
 def _unit(key, flat):
+    check_key("key", key)
     v = jax.random.normal(key, flat.shape, flat.dtype)
     return v / jnp.linalg.norm(v)
 
@@ -209,6 +211,7 @@ def hutchinson_trace(
       (estimate, standard error of the mean over probes).
     """
     n_samples = check_int("n_samples", n_samples, minimum=2)
+    check_key("key", key)
     matvec, flat = _flat_operator(loss, params)
     z = jax.random.rademacher(key, (n_samples,) + flat.shape, flat.dtype)
     quad = jax.lax.map(lambda zi: jnp.vdot(zi, matvec(zi)), z)

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 
 from ._affine import LossFn, flatten, loss_on_subspace
 from .types import Array, PyTree
-from .validate import check_int
+from .validate import check_chunk, check_energy, check_int
 
 
 class Interpolation(NamedTuple):
@@ -73,6 +73,8 @@ def interpolate(
             "params_a and params_b must be pytrees of the same structure and shapes; got "
             f"{shapes_a} and {shapes_b}."
         )
+    check_energy("loss_fn", loss_fn, params_a)
+    chunk = check_chunk(chunk)
     dtype = jnp.result_type(*jax.tree.leaves(params_a))
     if alpha is None:
         alpha = jnp.linspace(0.0, 1.0, check_int("n", n, minimum=2), dtype=dtype)

@@ -36,7 +36,7 @@ from jax.flatten_util import ravel_pytree
 from ._affine import LossFn, flatten_stack, loss_along, loss_on_subspace
 from .slices import Slice, plane_loss
 from .types import Array, PyTree
-from .validate import check_int, check_nonnegative
+from .validate import check_chunk, check_energy, check_int, check_nonnegative
 
 
 class PCAPlane(NamedTuple):
@@ -128,6 +128,8 @@ def honest_view(
     Returns:
       A `HonestView`.
     """
+    check_energy("loss_fn", loss_fn, plane.center)
+    chunk = check_chunk(chunk)
     return HonestView(
         true_loss=loss_along(loss_fn, positions, chunk=chunk),
         plane_loss=loss_on_subspace(
@@ -161,6 +163,8 @@ def pca_slice(
     """
     n = check_int("n", n, minimum=2)
     check_nonnegative("margin", margin)
+    check_energy("loss_fn", loss_fn, plane.center)
+    chunk = check_chunk(chunk)
     a, b = _window(plane.coords, margin, n)
     return plane_loss(loss_fn, plane.center, plane.directions, a, b, chunk=chunk)
 

@@ -33,7 +33,7 @@ from jax.flatten_util import ravel_pytree
 
 from ._affine import LossFn, loss_on_subspace
 from .types import Array, PRNGKey, PyTree
-from .validate import check_choice, check_int, check_positive
+from .validate import check_choice, check_chunk, check_energy, check_int, check_key, check_positive
 
 
 class Slice(NamedTuple):
@@ -151,6 +151,9 @@ def random_slice(
     """
     check_positive("span", span)
     n = check_int("n", n, minimum=2)
+    check_key("key", key)
+    check_energy("loss_fn", loss_fn, params)
+    chunk = check_chunk(chunk)
     k1, k2 = jax.random.split(key)
     directions = tuple(
         filter_normalized_direction(k, params, filter_axis=filter_axis, biases=biases)

@@ -170,3 +170,28 @@ def check_int(arg: str, value, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise ValueError(f"{arg}={value!r} is not allowed: it must be an integer >= {minimum}.")
     return int(value)
+
+
+def check_key(arg: str, key):
+    """One JAX random key: `jax.random.key(seed)` (shape ()) or a legacy uint32 key (2,)."""
+    if not isinstance(key, jax.Array | np.ndarray):
+        hint = f"jax.random.key({key!r})" if isinstance(key, int) else "jax.random.key(0)"
+        raise TypeError(f"{arg}={key!r} is not a JAX random key: pass {arg}={hint}.")
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if key.shape != ():
+            raise ValueError(
+                f"{arg} has shape {key.shape}: one key of shape () is needed; for several "
+                "runs use an ensemble, or jax.vmap over the call."
+            )
+        return key
+    if key.dtype == np.uint32 and key.shape == (2,):
+        return key  # a legacy jax.random.PRNGKey
+    raise ValueError(
+        f"{arg} has dtype {key.dtype} and shape {key.shape}: it must be one key, "
+        "jax.random.key(seed) (or a legacy uint32 key of shape (2,))."
+    )
+
+
+def check_chunk(chunk):
+    """None (everything at once) or a number of points >= 1."""
+    return None if chunk is None else check_int("chunk", chunk)
