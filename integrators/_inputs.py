@@ -14,7 +14,7 @@ import numpy as np
 from .. import landscape as ls
 from ..landscape._base import Landscape
 from ..landscape.types import Static
-from ..landscape.validate import check_energy_output, check_unit_interval
+from ..landscape.validate import check_energy_output, check_key, check_unit_interval
 from ._base import Integrator, _is_number, _is_sweep_value
 from .noise import Exact
 from .optax_bridge import from_optax
@@ -181,62 +181,80 @@ _NONNEGATIVE = ("lr", "temperature", "friction", "weight_decay", "eps_root", "in
 _POSITIVE = ("dt", "mass", "eps")
 _UNIT = ("momentum", "b1", "b2", "decay")
 _SCHEDULES: dict = {}
-"""(schedule, steps) -> its values over the run, evaluated once on the host."""
+"""(name, schedule, steps, dtype) -> the first bad step and value, or None."""
 
 
 def check_hyperparams(integrator: Integrator, steps: int, dtype) -> None:
-    """Evaluate every schedule over the run's steps 0..steps−1 on the host (one vectorised
-    call, cached) and refuse the first step where a learning rate, temperature, ... is
-    negative or not finite; refuse a constant in [0, 1) that rounds to 1 in `dtype`."""
+    """Evaluate every schedule over the run's steps 0..steps−1 on the host (vectorised, in
+    chunks of `_CHUNK` steps, cached) and refuse the first step where a learning rate,
+    temperature, ... is negative or not finite; refuse a constant in [0, 1) that rounds to
+    1 in `dtype`."""
     for name, value in (integrator.hyperparams or {}).items():
         if name in _UNIT and not callable(value) and not isinstance(value, jax.core.Tracer):
             if isinstance(value, jax.Array | np.ndarray | int | float | np.number | list):
                 check_unit_interval(name, value, dtype)
         if not callable(value) or isinstance(value, type):
             continue
-        values = _schedule_values(name, value, steps)
-        if values is None:
-            continue
-        ok = np.isfinite(values)
         rule = "finite"
         if name in _NONNEGATIVE:
-            ok &= values >= 0
             rule = "finite and >= 0"
         elif name in _POSITIVE:
-            ok &= values > 0
             rule = "finite and > 0"
         elif name in _UNIT:
-            ok &= (values >= 0) & (values.astype(dtype) < 1)
             rule = f"in [0, 1) (below 1 in {np.dtype(dtype).name})"
-        if not ok.all():
-            k = int(np.argmin(ok))
+        bad = _first_bad(name, value, steps, np.dtype(dtype))
+        if bad is not None:
+            k, v = bad
             raise ValueError(
-                f"{name}={value!r}: the schedule gives {float(values[k]):g} at step {k}; "
-                f"{name} must be {rule} at every step of the run (0..{steps - 1})."
+                f"{name}={value!r}: the schedule gives {v:g} at step {k}; {name} must be "
+                f"{rule} at every step of the run (0..{steps - 1})."
             )
 
 
-def _schedule_values(name: str, schedule, steps: int) -> np.ndarray | None:
-    key = (schedule, steps)
+_CHUNK = 1 << 20
+
+
+def _allowed(name: str, values: np.ndarray, dtype) -> np.ndarray:
+    ok = np.isfinite(values)
+    if name in _NONNEGATIVE:
+        ok &= values >= 0
+    elif name in _POSITIVE:
+        ok &= values > 0
+    elif name in _UNIT:
+        ok &= (values >= 0) & (values.astype(dtype) < 1)
+    return ok
+
+
+def _first_bad(name: str, schedule, steps: int, dtype) -> tuple[int, float] | None:
+    """(first step, value) where the schedule breaks `name`'s rule, or None."""
+    key = (name, schedule, steps, dtype)
     try:
         return _SCHEDULES[key]
     except (KeyError, TypeError):
         pass
-    try:
-        out = jax.vmap(schedule)(jnp.arange(steps, dtype=jnp.int32))
-    except Exception as err:  # noqa: BLE001 - the user's schedule, named
-        raise ValueError(
-            f"{name}={schedule!r}: the schedule cannot be evaluated on the step count "
-            f"(an int32 scalar): {type(err).__name__}: {err}"
-        ) from err
-    if isinstance(out, jax.core.Tracer):
-        return None  # it closes over a traced value (simulate under jit): checked per value
-    out = np.asarray(out, dtype=np.float64)
-    if out.shape != (steps,):
-        raise ValueError(
-            f"{name}={schedule!r}: the schedule returns shape {out.shape[1:]} per step; it "
-            "must return a scalar."
-        )
+    out = None
+    for start in range(0, steps, _CHUNK):
+        count = jnp.arange(start, min(start + _CHUNK, steps), dtype=jnp.int32)
+        try:
+            values = jax.vmap(schedule)(count)
+        except Exception as err:  # noqa: BLE001 - the user's schedule, named
+            raise ValueError(
+                f"{name}={schedule!r}: the schedule cannot be evaluated on the step count "
+                f"(an int32 scalar): {type(err).__name__}: {err}"
+            ) from err
+        if isinstance(values, jax.core.Tracer):
+            return None  # it closes over a traced value (simulate under jit)
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != count.shape:
+            raise ValueError(
+                f"{name}={schedule!r}: the schedule returns shape {values.shape[1:]} per "
+                "step; it must return a scalar."
+            )
+        ok = _allowed(name, values, dtype)
+        if not ok.all():
+            k = int(np.argmin(ok))
+            out = (start + k, float(values[k]))
+            break
     try:
         _SCHEDULES[key] = out
         while len(_SCHEDULES) > 64:
@@ -283,11 +301,13 @@ def check_landscape_energy(traced_landscape, x0, ensemble_axis: bool = True) -> 
 # -------------------------------------------------------------------------- training
 
 
-def check_model_data(model, train, params, params_per_seed: bool, dtype) -> None:
+def check_train_inputs(model, train, params, params_per_seed: bool, dtype, key):
     """`train`'s checks of the model against the data, before anything is compiled: the data
     are arrays with one sample axis; the model's loss takes (params, batch) and returns a
     scalar; its input size is the data's number of features; it has an output per class
-    (integer labels). Shapes only (`jax.eval_shape`); the labels are read on the host."""
+    (integer labels). Shapes only (`jax.eval_shape`); the labels are read on the host.
+    Returns the random key (default `jax.random.key(0)`)."""
+    key = jax.random.key(0) if key is None else check_key("key", key)
     loss_fn = getattr(model, "loss_fn", model)
     if not callable(loss_fn):
         raise TypeError(
@@ -336,6 +356,7 @@ def check_model_data(model, train, params, params_per_seed: bool, dtype) -> None
             f"{type(err).__name__}: {err}"
         ) from err
     check_energy_output("model's loss_fn(params, batch)", out, "a batch of the data")
+    return key
 
 
 def _check_outputs(model, struct, batch, y) -> None:

@@ -137,14 +137,13 @@ def simulate(
     observe = _inputs.check_observe(observe)
     dtype = jnp.result_type(*jax.tree_util.tree_leaves(x0))
     _inputs.check_hyperparams(integrator, steps, dtype)
+    n_records = 0 if record_every is None else -(-steps // record_every) + 1
+    n = jax.tree_util.tree_leaves(x0)[0].shape[0]
+    _inputs.check_memory(x0, n_records, n * (integrator.sweep_size or 1), record_positions, observe)
     if record_every is None:
         record_steps = np.zeros(0, dtype=int)
     else:
         record_steps = np.unique(np.r_[np.arange(0, steps + 1, record_every), steps])
-    n = jax.tree_util.tree_leaves(x0)[0].shape[0]
-    _inputs.check_memory(
-        x0, len(record_steps), n * (integrator.sweep_size or 1), record_positions, observe
-    )
     # landscapes and noise models are pytrees: their numbers are traced too
     traced_landscape, traced_noise = _inputs.traced_arg(landscape), _inputs.traced_arg(noise)
     _inputs.check_landscape_energy(traced_landscape, x0)

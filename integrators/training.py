@@ -30,7 +30,7 @@ from ..landscape.finite_sum import cast_data
 from ..landscape.mlp import from_loss
 from ..landscape.types import PRNGKey, PyTree
 from ..landscape.validate import check_int
-from ._inputs import check_model_data
+from ._inputs import check_train_inputs
 from .minibatch import minibatch
 from .simulate import simulate
 from .trajectory import Trajectory
@@ -217,9 +217,8 @@ def train(
     epochs = check_int("epochs", epochs)
     batch_size = check_int("batch_size", batch_size)
     seeds = check_int("seeds", seeds)
-    key = jax.random.key(0) if key is None else key
     train_batch, test_batch = _split_data(data)
-    check_model_data(model, train_batch, params, params_per_seed, dtype)
+    key = check_train_inputs(model, train_batch, params, params_per_seed, dtype, key)
     landscape = training_landscape(model, data)
     n = landscape.n_samples
     if not replace and batch_size > n:

@@ -124,13 +124,13 @@ def check_sweep_shape(arg: str, value):
                 f"{arg}={value!r} is not allowed: a swept hyperparameter needs at least one "
                 "value (a non-empty 1-D list)."
             )
+        if any(isinstance(v, list | tuple) or np.ndim(v) for v in value):
+            raise ValueError(
+                f"{arg}={value!r} is not allowed: a sweep is a 1-D list of numbers, not a "
+                "nested (2-D) one."
+            )
         if not all(isinstance(v, int | float | np.number | np.ndarray | jax.Array) for v in value):
             raise TypeError(f"{arg}={value!r} is not allowed: a sweep is a 1-D list of numbers.")
-        if any(np.ndim(v) for v in value):
-            raise ValueError(
-                f"{arg}={value!r} is not allowed: a sweep is a 1-D list of numbers, not "
-                f"{np.ndim(value)}-D."
-            )
     elif isinstance(value, np.ndarray | jax.Array):
         if value.ndim > 1 or value.size == 0:
             raise ValueError(
