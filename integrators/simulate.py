@@ -57,8 +57,14 @@ def simulate(
     Each step computes the gradient the optimizer sees (exact, or from the `noise` model:
     the heat bath), then one integrator step. A particle whose new position is non-finite
     or has a coordinate with |θ_i| > `bound` is frozen at its previous position and the step
-    is reported in `diverged_step`, so downstream plots never receive NaN. The same key gives
-    the same trajectory.
+    is reported in `diverged_step`, so downstream plots never receive NaN; a recorded loss,
+    grad_norm, kinetic energy or observable that is not finite (it overflowed) holds the
+    particle's last finite value. The same key gives the same trajectory.
+
+    Every argument is checked before anything is compiled (`_inputs`): x0 finite and within
+    ±`bound`, one key, schedules over the run's steps, the energy on one particle (by
+    `jax.eval_shape`), and the memory of the records, at most half the device's memory or
+    the environment variable OPTDYN_MEMORY_LIMIT (bytes).
 
     Args:
       optimizer: an `Integrator` (e.g. `momentum(lr=1e-3)`) or any optax
