@@ -301,7 +301,7 @@ def check_landscape_energy(traced_landscape, x0, ensemble_axis: bool = True) -> 
 # -------------------------------------------------------------------------- training
 
 
-def check_train_inputs(model, train, params, params_per_seed: bool, dtype, key):
+def check_train_inputs(model, train, params, params_per_seed: bool, seeds: int, dtype, key):
     """`train`'s checks of the model against the data, before anything is compiled: the data
     are arrays with one sample axis; the model's loss takes (params, batch) and returns a
     scalar; its input size is the data's number of features; it has an output per class
@@ -332,6 +332,12 @@ def check_train_inputs(model, train, params, params_per_seed: bool, dtype, key):
         struct = jax.eval_shape(lambda k: model.init(k, dtype), jax.random.key(0))
     else:  # one seed's parameters
         cut = 1 if params_per_seed else 0
+        shapes = {jnp.shape(a)[0] if jnp.ndim(a) else None for a in jax.tree.leaves(params)}
+        if params_per_seed and shapes != {seeds}:
+            raise ValueError(
+                f"params_per_seed=True needs a leading axis of size seeds={seeds} on every "
+                f"leaf of params; found {sorted(shapes, key=str)}."
+            )
         struct = _map(
             lambda a: jax.ShapeDtypeStruct(jnp.shape(a)[cut:], jnp.result_type(a)), params
         )

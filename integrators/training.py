@@ -218,7 +218,7 @@ def train(
     batch_size = check_int("batch_size", batch_size)
     seeds = check_int("seeds", seeds)
     train_batch, test_batch = _split_data(data)
-    key = check_train_inputs(model, train_batch, params, params_per_seed, dtype, key)
+    key = check_train_inputs(model, train_batch, params, params_per_seed, seeds, dtype, key)
     landscape = training_landscape(model, data)
     n = landscape.n_samples
     if not replace and batch_size > n:
@@ -235,13 +235,6 @@ def train(
         params = init_params(model, key_init, seeds, dtype)
     elif not params_per_seed:
         params = jax.tree.map(lambda a: jnp.broadcast_to(a, (seeds,) + jnp.shape(a)), params)
-    else:
-        sizes = {jnp.shape(a)[0] if jnp.ndim(a) else None for a in jax.tree.leaves(params)}
-        if sizes != {seeds}:
-            raise ValueError(
-                f"params_per_seed=True needs a leading axis of size seeds={seeds} on every "
-                f"leaf of params; found {sorted(sizes, key=str)}."
-            )
 
     observe = dict(_metrics(model, train_batch, test_batch))
     for name, fn in (metrics or {}).items():
