@@ -10,6 +10,30 @@ import numpy as np
 from ..landscape.types import PyTree
 
 
+class ResumeState(NamedTuple):
+    """Everything `simulate(..., resume=trajectory)` needs to continue a run exactly.
+
+    Attributes:
+      step: the absolute step reached (the next run's steps are step + 1, ...).
+      key: the run's random key (the step keys depend on it and on the absolute step).
+      ensemble: whether the run's `x0` was an ensemble (the outputs' shapes follow it).
+      noise_state: the gradient estimator's state (a mini-batch's shuffled epoch).
+      alive: bool `(*batch,)`: members not frozen (by divergence or a stopping rule).
+      diverged_step: int32 `(*batch,)`, as `Trajectory.diverged_step`.
+      acc: the streaming accumulators before `finalize`.
+      stop: the stopping rule's `StopState` (None without a rule).
+    """
+
+    step: int
+    key: Any
+    ensemble: bool
+    noise_state: Any
+    alive: jax.Array
+    diverged_step: jax.Array
+    acc: dict
+    stop: Any = None
+
+
 class Trajectory(NamedTuple):
     """A recorded trajectory (or ensemble / sweep of trajectories).
 
@@ -30,6 +54,8 @@ class Trajectory(NamedTuple):
       observed: `{name: values}` for the `observe` functions, each `(*batch, n_records, ...)`.
       stream: `{name: result}` of the streaming accumulators (`simulate(stream=...)`), each
         the accumulator's `finalize` of statistics gathered at every step inside the scan.
+      resume_state: a `ResumeState`: pass the trajectory as `simulate(..., resume=traj)` to
+        continue the run (the stopping rule's state is `resume_state.stop`).
     """
 
     positions: PyTree | None
@@ -41,6 +67,7 @@ class Trajectory(NamedTuple):
     final_state: Any
     observed: dict | None = None
     stream: dict | None = None
+    resume_state: ResumeState | None = None
 
     @property
     def diverged(self) -> jax.Array:
