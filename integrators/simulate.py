@@ -139,7 +139,7 @@ def simulate(
     if resume is not None:
         carried = _check_resume(resume, integrator.sweep_size, stop)
         start = carried.step
-        key = carried.key if key is None else key
+        key = carried.run_key() if key is None else key
         x0 = resume.final_state.params
         if integrator.sweep_size:  # the start position without the sweep axis (shapes only)
             x0 = _map(lambda a: a[0], x0)
@@ -216,7 +216,13 @@ def simulate(
         record_steps = np.unique(np.r_[np.arange(0, steps + 1, record_every), steps])
         if carried is not None:  # the previous run recorded the starting point
             record_steps = record_steps[1:]
-    ends = traj.resume_state._replace(step=start + steps, key=key, ensemble=is_ensemble)
+    typed = jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+    ends = traj.resume_state._replace(
+        step=start + steps,
+        key=jax.random.key_data(key) if typed else key,
+        key_impl=str(jax.random.key_impl(key)) if typed else "",
+        ensemble=is_ensemble,
+    )
     traj = traj._replace(steps=record_steps + start, resume_state=ends)
     if not is_ensemble:
         axis = 1 if integrator.sweep_size else 0
@@ -411,8 +417,16 @@ def _run_impl(
             (carry, watch), last = chunk((carry, watch), start + n_chunks * record_every, rem)
             records = _map(lambda a, b: jnp.concatenate([a, b[None]]), records, last)
         records = _map(lambda a: jnp.moveaxis(a, 0, bnd), records)  # (T, *batch) -> (*batch, T)
-    ends = ResumeState(
-        0, None, True, carry.noise_state, carry.alive, carry.diverged_step, carry.acc, watch
+    ends = ResumeState(  # step, key and shape facts are filled in outside the jit
+        None,
+        None,
+        None,
+        None,
+        carry.noise_state,
+        carry.alive,
+        carry.diverged_step,
+        carry.acc,
+        watch,
     )
     return Trajectory(
         positions=records["positions"],

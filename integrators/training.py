@@ -14,6 +14,14 @@ Seeds are an ensemble axis (`simulate(..., ensemble=True)`): each seed has its o
 initialisation and its own shuffling. A hyperparameter given as a list (`sgd([0.05, 0.1])`)
 is swept in the same call (a leading sweep axis). A grid of batch sizes needs one call per
 B: the batch shape and the number of steps per epoch are static shapes of the compiled scan.
+
+The textbook loop's other parts are the physics of the same particle: the validation loss
+(`Dataset.with_validation`) is watched after every epoch; early stopping takes a member out
+of the heat bath and freezes it, exactly as a diverged particle is frozen, inside the same
+jitted scan (`integrators.stopping`); L2 weight decay (`mlp(..., weight_decay=λ)`) adds the
+harmonic confining potential (λ/2)|W|² to U; a checkpoint is the particle's full phase-space
+state (parameters, velocities or moments, the shuffling state, the step), so a resumed run
+continues the same trajectory bit for bit.
 """
 
 from __future__ import annotations
@@ -30,8 +38,10 @@ from ..landscape.finite_sum import cast_data
 from ..landscape.mlp import from_loss
 from ..landscape.types import PRNGKey, PyTree
 from ..landscape.validate import check_int
+from . import checkpoint as ckpt
 from .minibatch import minibatch
 from .simulate import simulate
+from .stopping import EarlyStopping, early_stopping
 from .trajectory import Trajectory
 
 # landscape.finite_sum / minibatch / mlp are imported inside the functions: landscape imports
@@ -54,8 +64,19 @@ class TrainResult(NamedTuple):
       grad_norm: |∇U(θ)| of the full training loss after each epoch.
       observed: every recorded metric by name, including the user's `metrics`.
       final_params: parameters after the last epoch, with the batch axes.
-      diverged: boolean (*sweep, seeds): the run produced non-finite parameters (frozen).
-      trajectory: the underlying `Trajectory` (steps counted in iterations).
+      diverged: boolean (*sweep, seeds): the run produced non-finite parameters or a
+        non-finite loss (frozen; its later metrics repeat the last finite values).
+      trajectory: the underlying `Trajectory` (steps counted in iterations; the last
+        segment's when checkpointing).
+      val_loss: the loss on the validation set (None without one).
+      val_accuracy: accuracy on the validation set (None without one or accuracy).
+      stop_epoch: int (*sweep, seeds): the epoch at which early stopping froze the member,
+        or −1.
+      best_epoch: int (*sweep, seeds): the epoch of the best watched score (validation loss
+        by default, the training loss without a validation set, or the rule's metric).
+      best_params: the parameters at `best_epoch`, with the batch axes.
+      diverged_epoch: int (*sweep, seeds): the first epoch whose record was non-finite or
+        outside the bound, or −1.
     """
 
     epochs: np.ndarray
@@ -69,6 +90,12 @@ class TrainResult(NamedTuple):
     final_params: PyTree
     diverged: jax.Array
     trajectory: Trajectory
+    val_loss: jax.Array | None = None
+    val_accuracy: jax.Array | None = None
+    stop_epoch: jax.Array | None = None
+    best_epoch: jax.Array | None = None
+    best_params: PyTree | None = None
+    diverged_epoch: jax.Array | None = None
 
 
 # Landscapes, noise models and metric functions are cached so that a second call with the
@@ -88,10 +115,10 @@ def _cached(key: tuple, build: Callable[[], Any], keep: tuple = ()) -> Any:
 
 
 def _split_data(data):
-    """(train batch, test batch or None) from a `Dataset` or a train batch pytree."""
+    """(train, test or None, validation or None) from a `Dataset` or a train batch pytree."""
     if hasattr(data, "train") and hasattr(data, "test"):
-        return data.train, data.test
-    return data, None
+        return data.train, data.test, getattr(data, "val", None)
+    return data, None, None
 
 
 def _data_key(batch) -> tuple:
@@ -110,7 +137,7 @@ def training_landscape(model, data, name: str | None = None):
       A `landscape.FiniteSum`.
     """
 
-    train, _ = _split_data(data)
+    train = _split_data(data)[0]
     loss_fn = getattr(model, "loss_fn", model)
     name = name or getattr(data, "name", "network")
     return _cached(
@@ -120,8 +147,9 @@ def training_landscape(model, data, name: str | None = None):
     )
 
 
-def _metrics(model, train, test) -> dict:
-    """Default per-epoch observables: train accuracy, test loss and accuracy (cached)."""
+def _metrics(model, train, test, val=None) -> dict:
+    """Default per-epoch observables: train accuracy, validation and test loss and accuracy
+    (cached)."""
 
     loss_fn = getattr(model, "loss_fn", model)
     accuracy = getattr(model, "accuracy", None)
@@ -140,14 +168,16 @@ def _metrics(model, train, test) -> dict:
         out = {}
         if classify:
             out["train_accuracy"] = on(train, accuracy)
-        if test is not None:
-            out["test_loss"] = on(test, loss_fn)
-            if classify:
-                out["test_accuracy"] = on(test, accuracy)
+        for part, batch in (("val", val), ("test", test)):
+            if batch is not None:
+                out[f"{part}_loss"] = on(batch, loss_fn)
+                if classify:
+                    out[f"{part}_accuracy"] = on(batch, accuracy)
         return out
 
-    key = ("metrics", loss_fn, accuracy, _data_key(train), _data_key(test) if test else None)
-    return _cached(key, build, keep=(train, test))
+    parts = tuple(_data_key(b) if b else None for b in (train, test, val))
+    key = ("metrics", loss_fn, accuracy, *parts)
+    return _cached(key, build, keep=(train, test, val))
 
 
 def init_params(model, key: PRNGKey, seeds: int, dtype=jnp.float32) -> PyTree:
