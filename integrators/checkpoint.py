@@ -58,16 +58,7 @@ def save(path, tree, meta: dict | None = None) -> Path:
     return path
 
 
-def load(path, like) -> tuple:
-    """Read a checkpoint written by `save`; `like` is a pytree of the expected structure
-    (arrays or `jax.ShapeDtypeStruct`s). Returns `(tree, meta)`.
-
-    Raises:
-      FileNotFoundError: no such file.
-      ValueError: the file is not a readable checkpoint, or its structure, a leaf's shape or
-        dtype differs from `like` (the message names the file and the difference).
-    """
-    path = Path(os.fspath(path))
+def _header(path: Path) -> tuple[dict, list]:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist.")
     try:
@@ -80,6 +71,25 @@ def load(path, like) -> tuple:
         raise ValueError(
             f"checkpoint {str(path)!r} is corrupt or not an optdyn checkpoint ({err})."
         ) from None
+    return header, arrays
+
+
+def read_meta(path) -> dict:
+    """The `meta` dict of a checkpoint (the file is checked as in `load`)."""
+    return _header(Path(os.fspath(path)))[0]["meta"]
+
+
+def load(path, like) -> tuple:
+    """Read a checkpoint written by `save`; `like` is a pytree of the expected structure
+    (arrays or `jax.ShapeDtypeStruct`s). Returns `(tree, meta)`.
+
+    Raises:
+      FileNotFoundError: no such file.
+      ValueError: the file is not a readable checkpoint, or its structure, a leaf's shape or
+        dtype differs from `like` (the message names the file and the difference).
+    """
+    path = Path(os.fspath(path))
+    header, arrays = _header(path)
     expected, treedef = jax.tree_util.tree_flatten(like)
     if header["treedef"] != str(treedef):
         raise ValueError(
@@ -89,8 +99,8 @@ def load(path, like) -> tuple:
     leaves = []
     for i, (a, d, e) in enumerate(zip(arrays, header["leaves"], expected, strict=True)):
         leaf = jax.random.wrap_key_data(a, impl=d["key_impl"]) if d["key_impl"] else a
-        want = (tuple(jnp.shape(e)), jnp.dtype(e.dtype))
-        if (tuple(leaf.shape), jnp.dtype(leaf.dtype)) != want:
+        want = (tuple(jnp.shape(e)), str(e.dtype))
+        if (tuple(leaf.shape), str(leaf.dtype)) != want:
             raise ValueError(
                 f"checkpoint {str(path)!r} does not fit this run: leaf {i} has shape "
                 f"{tuple(leaf.shape)} and dtype {leaf.dtype}, this run needs shape "

@@ -41,7 +41,7 @@ from ..landscape.validate import check_int
 from . import checkpoint as ckpt
 from .minibatch import minibatch
 from .simulate import simulate
-from .stopping import EarlyStopping, early_stopping
+from .stopping import EarlyStopping
 from .trajectory import Trajectory
 
 # landscape.finite_sum / minibatch / mlp are imported inside the functions: landscape imports
@@ -208,6 +208,11 @@ def train(
     metrics: dict | None = None,
     record_positions: bool = False,
     dtype=jnp.float32,
+    early_stopping: EarlyStopping | None = None,
+    checkpoint=None,
+    checkpoint_every: int | None = None,
+    resume_from=None,
+    progress: bool | None = None,
 ) -> TrainResult:
     r"""Train `model` on `data` with `optimizer`: one `integrators.simulate` call.
 
@@ -238,6 +243,20 @@ def train(
       record_positions: keep the parameters after every epoch in `trajectory.positions`.
       dtype: parameter dtype of the initialisation (float32 by default; network training
         does not need x64).
+      early_stopping: an `EarlyStopping` rule (`integrators.early_stopping(metric,
+        patience, min_delta, mode)`) checked after every epoch: each seed and swept value
+        stops on its own and is frozen; `stop_epoch`, `best_epoch` and `best_params` report
+        it. Without a rule the best epoch is still tracked (validation loss, else training
+        loss) and nothing stops.
+      checkpoint: a file path: save a checkpoint every `checkpoint_every` epochs (the run
+        is split into segments of that many epochs, each one `simulate` call resumed from
+        the last, which changes nothing in the numbers). The checkpoint holds the whole
+        state, the metrics so far and the best parameters so far; `record_positions` is
+        not checkpointed.
+      checkpoint_every: epochs between checkpoints (default: only at the end).
+      resume_from: a checkpoint written by a run with the same arguments: continue it to
+        `epochs`; the result equals the uninterrupted run.
+      progress: show a progress bar (see `simulate`).
 
     Returns:
       A `TrainResult` with arrays of shape (*sweep, seeds, epochs + 1).
@@ -247,7 +266,7 @@ def train(
     batch_size = check_int("batch_size", batch_size)
     seeds = check_int("seeds", seeds)
     key = jax.random.key(0) if key is None else key
-    train_batch, test_batch = _split_data(data)
+    train_batch, test_batch, val_batch = _split_data(data)
     landscape = training_landscape(model, data)
     n = landscape.n_samples
     if not replace and batch_size > n:
@@ -272,34 +291,124 @@ def train(
                 f"leaf of params; found {sorted(sizes, key=str)}."
             )
 
-    observe = dict(_metrics(model, train_batch, test_batch))
+    observe = dict(_metrics(model, train_batch, test_batch, val_batch))
     for name, fn in (metrics or {}).items():
         if name in ("loss", "grad_norm"):
             raise ValueError(f"metrics name {name!r} is taken; pick another name.")
         observe[name] = fn
-    traj = simulate(
-        optimizer,
-        landscape,
-        params,
-        epochs * per_epoch,
-        key_run,
-        noise=noise,
-        record_every=per_epoch,
-        record_positions=record_positions,
-        ensemble=True,
-        observe=observe,
-    )
-    obs = traj.observed
+    rule = early_stopping
+    if rule is None:  # track the best epoch, never stop
+        rule = EarlyStopping("val_loss" if val_batch is not None else "loss", None, 0.0, "min")
+    elif not isinstance(rule, EarlyStopping):
+        raise TypeError(
+            f"early_stopping={rule!r} is not allowed: give integrators.early_stopping(...)."
+        )
+    every = epochs if checkpoint_every is None else check_int("checkpoint_every", checkpoint_every)
+
+    def segment(prev, n_epochs):
+        return simulate(
+            optimizer,
+            landscape,
+            params,
+            n_epochs * per_epoch,
+            key_run,
+            noise=noise,
+            record_every=per_epoch,
+            record_positions=record_positions,
+            ensemble=True,
+            observe=observe,
+            resume=prev,
+            stop=rule,
+            progress=progress,
+        )
+
+    done, traj, parts = 0, None, []
+    fingerprint = {"iterations_per_epoch": per_epoch, "seeds": seeds, "batch_size": batch_size}
+    if resume_from is not None:
+        done, traj, parts = _resume(resume_from, segment, fingerprint, epochs, key_run)
+    while done < epochs:
+        n = min(every, epochs - done)
+        traj = segment(traj, n)
+        done += n
+        parts.append(_records(traj))
+        if checkpoint is not None:
+            tree = _checkpoint_tree(traj, _joined(parts))
+            ckpt.save(checkpoint, tree, {**fingerprint, "epoch": done})
+    rec = _hold_finite(_joined(parts), traj.diverged)
+    obs, watch = rec["observed"], traj.resume_state.stop
+    ds = traj.diverged_step
     return TrainResult(
         epochs=np.arange(epochs + 1),
         iterations_per_epoch=per_epoch,
-        train_loss=traj.loss,
+        train_loss=rec["loss"],
         test_loss=obs.get("test_loss"),
         train_accuracy=obs.get("train_accuracy"),
         test_accuracy=obs.get("test_accuracy"),
-        grad_norm=traj.grad_norm,
+        grad_norm=rec["grad_norm"],
         observed=obs,
         final_params=traj.final_state.params,
         diverged=traj.diverged,
         trajectory=traj,
+        val_loss=obs.get("val_loss"),
+        val_accuracy=obs.get("val_accuracy"),
+        stop_epoch=watch.stopped_step // per_epoch,  # −1 // k = −1
+        best_epoch=watch.best_step // per_epoch,
+        best_params=watch.best_params,
+        diverged_epoch=jnp.where(ds >= 0, -(-ds // per_epoch), -1),
     )
+
+
+def _records(traj) -> dict:
+    return {"loss": traj.loss, "grad_norm": traj.grad_norm, "observed": dict(traj.observed)}
+
+
+def _joined(parts: list) -> dict:
+    """The records of consecutive segments, joined on the epoch axis (after the batch axes)."""
+    axis = jnp.ndim(parts[0]["loss"]) - 1
+    return jax.tree.map(lambda *a: jnp.concatenate(a, axis=axis), *parts)
+
+
+def _hold_finite(records: dict, diverged) -> dict:
+    """A diverged member's non-finite records repeat its last finite record: no NaN reaches
+    a plot (a member can only diverge after a finite record, its initialisation)."""
+    if not bool(jnp.any(diverged)):
+        return records
+    axis = jnp.ndim(records["loss"]) - 1
+
+    def hold(a):
+        a = np.asarray(a)
+        if not np.issubdtype(a.dtype, np.inexact) or np.all(np.isfinite(a)):
+            return jnp.asarray(a)
+        b = np.moveaxis(a, axis, 0)
+        ok = np.isfinite(b)
+        idx = np.where(ok, np.arange(b.shape[0]).reshape((-1,) + (1,) * (b.ndim - 1)), 0)
+        idx = np.maximum.accumulate(idx, axis=0)
+        return jnp.asarray(np.moveaxis(np.take_along_axis(b, idx, axis=0), 0, axis))
+
+    return jax.tree.map(hold, records)
+
+
+def _checkpoint_tree(traj, records: dict) -> dict:
+    return {"final_state": traj.final_state, "resume": traj.resume_state, "records": records}
+
+
+def _resume(path, segment, fingerprint: dict, epochs: int, key):
+    """(epochs done, the trajectory to continue, its records) from a checkpoint."""
+    meta = ckpt.read_meta(path)
+    done = meta.get("epoch")
+    mismatch = {k: (meta.get(k), v) for k, v in fingerprint.items() if meta.get(k) != v}
+    if mismatch or not isinstance(done, int) or not 1 <= done <= epochs:
+        raise ValueError(
+            f"checkpoint {str(path)!r} does not fit this run: (checkpoint, run) values "
+            f"{mismatch or {'epoch': (done, epochs)}}."
+        )
+    like = jax.eval_shape(lambda: _checkpoint_tree(t := segment(None, done), _records(t)))
+    tree, _ = ckpt.load(path, like=like)
+    ends = tree["resume"]
+    if not np.array_equal(np.asarray(ends.key), np.asarray(jax.random.key_data(key))):
+        raise ValueError(
+            f"checkpoint {str(path)!r} was written by a run with another key; resume with "
+            "the key of the interrupted run."
+        )
+    prev = Trajectory(None, None, None, None, None, ends.diverged_step, tree["final_state"])
+    return done, prev._replace(resume_state=ends), [tree["records"]]
