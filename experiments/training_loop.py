@@ -158,20 +158,22 @@ def _plot(main, stopped, over, out, config):
     ax_a.legend(fontsize=8, loc="upper right")
     ax_a.grid(alpha=0.3, which="both")
     colors = {"plain": "#d62728", "L2": "#2ca02c", "early stopping": "#1f77b4"}
-    for name, (lam, res) in over.items():
+    # early stopping equals the plain run until it stops: drawn wide and pale underneath
+    for name in ("early stopping", "L2", "plain"):
+        lam, res = over[name]
         c = colors[name]
+        lw, alpha = (4.5, 0.35) if name == "early stopping" else (1.4, 1.0)
         label = name if not lam else f"L2, λ={lam:g}"
-        ax_b.plot(
-            res.epochs, np.asarray(res.train_loss)[0], "-", color=c, lw=1.4, label=f"{label}: train"
-        )
-        ax_b.plot(
-            res.epochs,
-            np.asarray(res.val_loss)[0],
-            "--",
-            color=c,
-            lw=1.4,
-            label=f"{label}: validation",
-        )
+        for arr, style, part in ((res.train_loss, "-", "train"), (res.val_loss, "--", "val.")):
+            ax_b.plot(
+                res.epochs,
+                np.asarray(arr)[0],
+                style,
+                color=c,
+                lw=lw,
+                alpha=alpha,
+                label=f"{label}: {part}",
+            )
         if int(res.stop_epoch[0]) > 0:
             ax_b.axvline(int(res.stop_epoch[0]), color=c, lw=0.8, ls=":")
     ax_b.set_yscale("log")

@@ -106,7 +106,7 @@ def test_checkpoint_resume_equals_uninterrupted_run(setup, tmp_path):
     resumed = itg.train(model, data, opt, **kw, resume_from=path)
     for name in ("train_loss", "val_loss", "test_accuracy", "stop_epoch", "best_epoch"):
         np.testing.assert_array_equal(getattr(resumed, name), getattr(full, name), name)
-    for a, b in zip(jax.tree.leaves(resumed.final_params), jax.tree.leaves(full.final_params)):
+    for a, b in zip(*map(jax.tree.leaves, (resumed.final_params, full.final_params)), strict=True):
         np.testing.assert_array_equal(a, b)
     # mismatched and corrupt checkpoints: clear errors naming the file
     with pytest.raises(ValueError, match="does not fit"):
@@ -123,7 +123,8 @@ def test_checkpoint_structure_checked(tmp_path):
     tree = {"a": np.arange(3.0), "k": jax.random.key(1)}
     itg.checkpoint.save(tmp_path / "c.npz", tree, {"x": 1})
     back, meta = itg.checkpoint.load(tmp_path / "c.npz", like=tree)
-    np.testing.assert_array_equal(back["a"], tree["a"]) and meta == {"x": 1}
+    np.testing.assert_array_equal(back["a"], tree["a"])
+    assert meta == {"x": 1}
     assert jax.random.key_data(back["k"]).tolist() == jax.random.key_data(tree["k"]).tolist()
     with pytest.raises(ValueError, match="c.npz.*shape"):
         itg.checkpoint.load(tmp_path / "c.npz", like={"a": np.arange(4.0), "k": tree["k"]})
