@@ -3,12 +3,12 @@
 Panel (a): a 64-32-10 tanh network trained with SGD (η = 0.1, batch 100) on digits split
 into train / validation / test (stratified, fixed seed); the figure states the arithmetic
 iterations = epochs × ⌊N/B⌋, draws the three loss curves and marks the epoch at which early
-stopping (patience 10 on the validation loss) froze the run and its best epoch.
-Panel (b): overfitting: 100 training samples and a wide 64-256-10 network: the training loss
-falls towards zero while the validation loss rises; the same run with L2 weight decay λ (the
-harmonic confining potential (λ/2)|W|² added to U) and with early stopping.
-Panel (c): the problem is ill-posed: two seeds reach the same training loss at parameters
-far apart (relative distance |θ₁ − θ₂| / |θ₁| against the relative loss difference).
+stopping (patience 10, min_delta 0.01 nats on the validation loss) froze the run and its
+best epoch. Panel (b): overfitting: 100 training samples and a wide 64-256-10 network: the
+training loss falls towards zero while the validation loss levels off or rises; the same
+run with L2 weight decay λ = 1e-3 (the harmonic confining potential (λ/2)|W|² added to U)
+and with early stopping. Panel (c): the problem is ill-posed: two seeds reach the same
+training loss at parameters far apart (|θ₁ − θ₂| / |θ₁| against |U₁ − U₂| / U).
 """
 
 from __future__ import annotations
@@ -24,12 +24,15 @@ from ._common import COLORS, Config, save_figure, save_json
 
 DESCRIPTION = "the training loop on digits: train/val/test curves, early stopping, overfitting, L2"
 ORDER = 41
+MIN_DELTA = 0.01  # nats: a smaller gain in validation loss is not an improvement
+LAMBDA = 1e-3  # L2 weight decay of the overfitting run
+LR_OVERFIT = 0.3
 
 
 def settings(config: Config) -> dict:
     if config.quick:
         return {"epochs": 12, "overfit_epochs": 30, "patience": 3, "wide": 64}
-    return {"epochs": 80, "overfit_epochs": 200, "patience": 10, "wide": 256}
+    return {"epochs": 80, "overfit_epochs": 300, "patience": 10, "wide": 256}
 
 
 def _flat(params):
@@ -44,7 +47,7 @@ def run(config: Config) -> dict:
     data = digits(seed=config.seed).with_validation(0.2, seed=config.seed)
     batch = 100
     model = mlp((64, 32, 10), activation="tanh")
-    rule = itg.early_stopping("val_loss", patience=s["patience"])
+    rule = itg.early_stopping("val_loss", patience=s["patience"], min_delta=MIN_DELTA)
     main = itg.train(
         model,
         data,
@@ -69,14 +72,14 @@ def run(config: Config) -> dict:
     over = {}
     for name, lam, r in (
         ("plain", 0.0, None),
-        ("L2", 1e-2, None),
+        ("L2", LAMBDA, None),
         ("early stopping", 0.0, rule),
     ):
         wide = mlp((64, s["wide"], 10), activation="tanh", weight_decay=lam)
         res = itg.train(
             wide,
             small,
-            itg.sgd(0.1),
+            itg.sgd(LR_OVERFIT),
             epochs=s["overfit_epochs"],
             batch_size=20,
             key=key,
@@ -179,7 +182,7 @@ def _plot(main, stopped, over, out, config):
     ax_b.set_yscale("log")
     ax_b.set_xlabel("epoch")
     ax_b.set_ylabel("loss (nats; L2 run: U incl. (λ/2)|W|²)")
-    ax_b.set_title("(b) overfitting: 100 train samples, 64-256-10, B=20")
+    ax_b.set_title("(b) overfitting: 100 train samples, 64-256-10, B=20, η=0.3")
     ax_b.legend(fontsize=7.5, loc="lower left")
     ax_b.grid(alpha=0.3, which="both")
     two = out["two_seeds"]
