@@ -250,6 +250,34 @@ def run(quick: bool = False) -> list[dict]:
     return rows
 
 
+# ----------------------------------------------------------------------------- progress
+
+
+def progress_row(kind: str = "gd", n: int = 100_000, steps: int = 2000, repeats: int = 5) -> dict:
+    """The progress bar's cost on an ensemble row: the same simulate call with and without
+    `progress=True` (≤ 100 host callbacks from inside the scan), best of `repeats`, in turn."""
+    opt, x0, key = _optimizer(kind), jnp.asarray(_x0(n)), jax.random.key(1)
+    fns = {
+        on: lambda on=on: (
+            itg.simulate(opt, U, x0, steps, key, record=False, progress=on).final_state.params
+        )
+        for on in (False, True)
+    }
+    for fn in fns.values():
+        jax.block_until_ready(fn())  # compile / warm up
+    best = dict.fromkeys(fns, np.inf)
+    for _ in range(repeats):
+        for on, fn in fns.items():
+            best[on] = min(best[on], _time(fn))
+    return {
+        "workload": f"{kind}, Rosenbrock 2-D, float32, N = {n:,}, {steps:,} steps",
+        "seconds_without_progress": best[False],
+        "seconds_with_progress": best[True],
+        "overhead": best[True] / best[False] - 1,
+        "repeats": repeats,
+    }
+
+
 # ----------------------------------------------------------------------------- memory
 
 
@@ -292,7 +320,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_ensemble")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--memory", nargs=2, type=int, metavar=("N", "STEPS"))
+    parser.add_argument("--progress", action="store_true", help="only the progress-bar row")
     args = parser.parse_args(argv)
+    if args.progress:
+        print(json.dumps(progress_row()))
+        return
     if args.memory:
         print(json.dumps(memory_run(*args.memory)))
         return

@@ -8,7 +8,7 @@ How a particle moves: the integrators, the heat bath (gradient-noise models), sc
 `simulate`, streaming statistics, sharding and training. Built on `optdyn.landscape`.
 """
 
-from . import schedules
+from . import checkpoint, schedules
 from ._base import Integrator, integrator_factory
 from .adaptive import (
     AdaGradState,
@@ -24,12 +24,14 @@ from .noise import Exact, Gaussian, NoiseModel, exact, exact_gradient, gaussian
 from .observables import grad_norm, kinetic_energy, kinetic_temperature, potential_energy
 from .optax_bridge import as_optax, from_optax
 from .overdamped import SGDState, langevin, sgd
+from .progress import set_progress_default
 from .random import normal_like
 from .registry import get, names
 from .simulate import simulate
 from .splitting import BAOABState, baoab
+from .stopping import EarlyStopping, StopState, early_stopping
 from .training import TrainResult, train, training_landscape
-from .trajectory import Trajectory
+from .trajectory import ResumeState, Trajectory
 from .underdamped import (
     MomentumState,
     momentum,
@@ -41,6 +43,12 @@ from .underdamped import (
 
 __all__ = [
     "normal_like",
+    "checkpoint",
+    "EarlyStopping",
+    "ResumeState",
+    "StopState",
+    "early_stopping",
+    "set_progress_default",
     "BAOABState",
     "baoab",
     "Exact",

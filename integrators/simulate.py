@@ -22,6 +22,8 @@ import numpy as np
 from ..landscape.types import PRNGKey, PyTree
 from ..landscape.validate import check_int, check_key, check_positive
 from . import _inputs
+from . import progress as progress_bar
+from . import stopping as stop_rule
 from ._base import Integrator
 from ._engine import compile as engine_compile
 from ._engine import plan as engine_plan
@@ -29,7 +31,8 @@ from ._engine.loop import Carry, Loop
 from ._engine.prng import counter_key
 from ._engine.step_keys import StepKeys
 from .noise import Exact, Gaussian
-from .trajectory import Trajectory
+from .stopping import EarlyStopping
+from .trajectory import ResumeState, Trajectory
 
 _map = jax.tree_util.tree_map
 
@@ -51,6 +54,9 @@ def simulate(
     record: bool = True,
     fuse: int | None = None,
     prng_impl: str | None = "counter",
+    resume: Trajectory | None = None,
+    stop: EarlyStopping | None = None,
+    progress: bool | None = None,
 ) -> Trajectory:
     r"""Run `optimizer` on `landscape` from `x0` for `steps` steps in one jitted scan.
 
@@ -108,6 +114,19 @@ def simulate(
         (`integrators.prng`), the same block function as JAX's default generator, fused into
         the step (a default `jax.random.key` is re-read with it; keys of other
         implementations are used as they are); None uses the key's own generator.
+      resume: a previous `Trajectory` of the same optimizer, landscape and noise model:
+        continue it for `steps` more steps from its final state and step (`x0` is then
+        ignored and may be None; `key` defaults to the previous run's key). The step keys
+        depend on the key and the absolute step, so runs of k and n − k steps give the
+        n-step run bit for bit, noise included, when k is a multiple of `record_every`
+        (the second run's records are the n-step run's records after step k).
+      stop: an `EarlyStopping` rule checked at every record: a member that stops improving
+        is frozen (as a diverged particle is) while the others go on; the rule's state
+        (best score, best parameters, stopping step) is `resume_state.stop`. With a rule,
+        a member whose recorded loss is not finite is frozen and reported as diverged at
+        that record's step.
+      progress: show a tqdm bar updated from inside the scan (about 100 updates per call);
+        None uses `set_progress_default` (False unless set, or OPTDYN_PROGRESS=1).
 
     Returns:
       A `Trajectory`; for one particle `positions` has shape (n_records, dim) and `loss`
@@ -121,7 +140,24 @@ def simulate(
     if record_every is not None:
         record_every = check_int("record_every", record_every)
     check_positive("bound", bound)
-    x0, is_ensemble = _inputs.prepare_x0(x0, landscape, ensemble, bound)
+    show = progress_bar.resolve(progress)
+    start, carried = 0, None
+    if resume is not None:
+        carried = _check_resume(resume, integrator.sweep_size, stop)
+        start = carried.step
+        key = carried.run_key() if key is None else key
+        x0 = resume.final_state.params
+        if integrator.sweep_size:  # the start position without the sweep axis (shapes only)
+            x0 = _map(lambda a: a[0], x0)
+        ensemble = True
+    # a resumed run starts where the last one ended: frozen particles may sit beyond `bound`
+    x0, is_ensemble = _inputs.prepare_x0(
+        x0, landscape, ensemble, np.inf if carried is not None else bound
+    )
+    if carried is not None:
+        is_ensemble = carried.ensemble
+    if stop is not None:
+        _check_stop(stop, observe, record_every)
     key = jax.random.key(0) if key is None else check_key("key", key)
     if prng_impl not in ("counter", None):
         raise ValueError(
@@ -146,10 +182,6 @@ def simulate(
     n_records = 0 if record_every is None else -(-steps // record_every) + 1
     n = jax.tree_util.tree_leaves(x0)[0].shape[0]
     _inputs.check_memory(x0, n_records, n * (integrator.sweep_size or 1), record_positions, observe)
-    if record_every is None:
-        record_steps = np.zeros(0, dtype=int)
-    else:
-        record_steps = np.unique(np.r_[np.arange(0, steps + 1, record_every), steps])
     # landscapes and noise models are pytrees: their numbers are traced too
     traced_landscape, traced_noise = _inputs.traced_arg(landscape), _inputs.traced_arg(noise)
     _inputs.check_landscape_energy(traced_landscape, x0)
@@ -162,22 +194,51 @@ def simulate(
     else:
         dynamic, static, builder = {}, (), integrator
 
-    args = (dynamic, x0, key, traced_landscape, traced_noise)
-    traj = _runner(args)(
-        *args,
-        builder=builder,
-        static=static,
-        steps=steps,
-        record_every=record_every,
-        bound=float(bound),
-        record_positions=record_positions,
-        sweep=integrator.sweep_size,
-        observe=observe,
-        stream=stream,
-        plan=plan,
-        counter=prng_impl == "counter",
+    resumed = None
+    if carried is not None:
+        resumed = (
+            Carry(
+                resume.final_state,
+                carried.noise_state,
+                carried.alive,
+                carried.diverged_step,
+                carried.acc,
+            ),
+            carried.stop,
+        )
+    args = (dynamic, x0, key, traced_landscape, traced_noise, resumed, jnp.int32(start))
+    with progress_bar.Bar(show, steps, start, f"{integrator.name} on {landscape.name}") as bar:
+        traj = _runner(args)(
+            *args,
+            builder=builder,
+            static=static,
+            steps=steps,
+            record_every=record_every,
+            bound=float(bound),
+            record_positions=record_positions,
+            sweep=integrator.sweep_size,
+            observe=observe,
+            stream=stream,
+            plan=plan,
+            counter=prng_impl == "counter",
+            stop=stop,
+            progress=progress_bar.stride(steps) if show else 0,
+        )
+        bar.wait(traj)
+    if record_every is None:
+        record_steps = np.zeros(0, dtype=int)
+    else:
+        record_steps = np.unique(np.r_[np.arange(0, steps + 1, record_every), steps])
+        if carried is not None:  # the previous run recorded the starting point
+            record_steps = record_steps[1:]
+    typed = jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+    ends = traj.resume_state._replace(
+        step=start + steps,
+        key=jax.random.key_data(key) if typed else key,
+        key_impl=str(jax.random.key_impl(key)) if typed else "",
+        ensemble=is_ensemble,
     )
-    traj = traj._replace(steps=record_steps)
+    traj = traj._replace(steps=record_steps + start, resume_state=ends)
     if not is_ensemble:
         axis = 1 if integrator.sweep_size else 0
         squeeze = lambda a: None if a is None else jnp.squeeze(a, axis)  # noqa: E731
@@ -192,12 +253,50 @@ def simulate(
     return traj
 
 
+def _check_resume(resume, sweep: int, stop) -> ResumeState:
+    """The `ResumeState` of a previous trajectory, or a ValueError saying what does not fit."""
+    carried = getattr(resume, "resume_state", None)
+    if not isinstance(resume, Trajectory) or carried is None:
+        raise ValueError(
+            f"resume={type(resume).__name__} is not allowed: give the Trajectory returned by "
+            "a previous simulate call."
+        )
+    batch = jnp.shape(carried.alive)
+    if (len(batch) == 2) != bool(sweep) or (sweep and batch[0] != sweep):
+        raise ValueError(
+            f"resume: the previous run has batch axes {batch}, which do not fit an optimizer "
+            f"sweeping {sweep or 'no'} values; resume with the same optimizer."
+        )
+    if (carried.stop is None) != (stop is None):
+        raise ValueError(
+            "resume: give the same stop rule as the previous run (both None or both rules)."
+        )
+    return carried
+
+
+def _check_stop(stop, observe, record_every) -> None:
+    if not isinstance(stop, EarlyStopping):
+        raise TypeError(
+            f"stop={stop!r} is not allowed: give an EarlyStopping rule "
+            "(integrators.early_stopping(...))."
+        )
+    names = ("loss", "grad_norm", *sorted(observe or {}))
+    if stop.metric not in names:
+        raise ValueError(
+            f"stop.metric={stop.metric!r} is not recorded. Allowed: {', '.join(names)}."
+        )
+    if record_every is None:
+        raise ValueError("stop needs records: record_every=None records nothing to watch.")
+
+
 def _run_impl(
     dynamic,
     x0,
     key,
     landscape,
     noise,
+    resumed,
+    start,
     *,
     builder,
     static,
@@ -210,9 +309,11 @@ def _run_impl(
     stream,
     plan,
     counter,
+    stop,
+    progress,
 ):
     """The jitted body: build the integrator from traced hyperparameters, then scan the
-    engine's loop between records."""
+    engine's loop between records (from step `start`, continuing `resumed` if given)."""
     if counter:  # re-read inside the jit: no eager key operation per call
         key = counter_key(key)
     if isinstance(builder, Integrator):
@@ -229,14 +330,30 @@ def _run_impl(
     key_grad, key_step = jax.random.split(key_run)
     size = sum(int(np.prod(jnp.shape(a))) for a in jax.tree_util.tree_leaves(x0))
     keys = StepKeys.build(key_grad, key_step, size, plan.table_size)
+    tick = None
+    if progress:
+        tick = lambda t0, t1: progress_bar.tick(t0, t1, progress)  # noqa: E731
     loop = Loop(
-        integrator, landscape, noise, plan, keys, x0=x0, batch=batch, bound=bound, stream=stream
+        integrator,
+        landscape,
+        noise,
+        plan,
+        keys,
+        x0=x0,
+        batch=batch,
+        bound=bound,
+        stream=stream,
+        tick=tick,
     )
 
-    state = integrator.init(x0)
-    noise_state = noise.init(landscape, key_noise, loop.n_flat)
-    acc = {name: accumulator.init(x0) for name, accumulator in stream}
-    carry = Carry(state, noise_state, jnp.ones(batch, bool), jnp.full(batch, -1, jnp.int32), acc)
+    if resumed is None:
+        state = integrator.init(x0)
+        noise_state = noise.init(landscape, key_noise, loop.n_flat)
+        acc = {name: accumulator.init(x0) for name, accumulator in stream}
+        alive, diverged_step = jnp.ones(batch, bool), jnp.full(batch, -1, jnp.int32)
+        carry = Carry(state, noise_state, alive, diverged_step, acc)
+    else:
+        carry, watch = resumed
 
     energy = jax.vmap(landscape.energy)
     grad = jax.vmap(jax.grad(landscape.energy))
@@ -265,32 +382,71 @@ def _run_impl(
             out["kinetic_energy"] = 0.5 * integrator.mass * ke
         return out
 
+    def watched(rec):
+        return rec["observed"][stop.metric] if stop.metric in rec["observed"] else rec[stop.metric]
+
+    def freeze_nonfinite(carry, rec, t):
+        """A member whose loss is not finite at the record of step t is frozen and reported
+        as diverged at t."""
+        bad = carry.alive & ~jnp.isfinite(rec["loss"])
+        diverged_step = jnp.where(bad, t, carry.diverged_step)
+        return carry._replace(alive=carry.alive & ~bad, diverged_step=diverged_step)
+
+    def check(carry, watch, rec, t):
+        """The stopping rule at the record of step t: freeze who stops."""
+        params = carry.state.params
+        watch, halt = stop_rule.update(stop, watch, watched(rec), params, t, carry.alive)
+        return freeze_nonfinite(carry._replace(alive=carry.alive & ~halt), rec, t), watch
+
     if record_every is None:  # nothing recorded: only the final state and the streams
-        carry = loop.advance(carry, jnp.int32(0), steps)
+        carry = loop.advance(carry, start, steps)
         records = dict.fromkeys(("loss", "grad_norm", "positions", "kinetic_energy"))
         records["observed"] = {}
+        watch = None
     else:
-        first = record(state)
         n_chunks, rem = divmod(steps, record_every)
 
-        def chunk(carry, t0, length):
+        def chunk(carry_watch, t0, length):
+            carry, watch = carry_watch
             carry = loop.advance(carry, t0, length)
-            return carry, record(carry.state)
+            rec = record(carry.state)
+            if stop is not None:
+                carry, watch = check(carry, watch, rec, t0 + length)
+            return (carry, watch), rec
 
-        carry, recs = jax.lax.scan(
+        if resumed is None:
+            first = record(carry.state)
+            watch = None
+            if stop is not None:
+                watch = stop_rule.init(stop, watched(first), carry.state.params, start)
+                carry = freeze_nonfinite(carry, first, start)
+        (carry, watch), recs = jax.lax.scan(
             lambda c, t0: chunk(c, t0, record_every),
-            carry,
-            jnp.arange(n_chunks, dtype=jnp.int32) * record_every,
+            (carry, watch),
+            start + jnp.arange(n_chunks, dtype=jnp.int32) * record_every,
         )
-        records = _map(lambda a, b: jnp.concatenate([a[None], b]), first, recs)
+        records = recs
+        if resumed is None:
+            records = _map(lambda a, b: jnp.concatenate([a[None], b]), first, recs)
         if rem:
-            carry, last = chunk(carry, jnp.int32(n_chunks * record_every), rem)
+            (carry, watch), last = chunk((carry, watch), start + n_chunks * record_every, rem)
             records = _map(lambda a, b: jnp.concatenate([a, b[None]]), records, last)
         records = _map(lambda a: jnp.moveaxis(a, 0, bnd), records)  # (T, *batch) -> (*batch, T)
         records = {  # a loss or gradient that overflows at a frozen position: its last finite
             k: v if k == "positions" else _map(lambda a: last_finite(a, bnd), v)
             for k, v in records.items()
         }
+    ends = ResumeState(  # step, key and shape facts are filled in outside the jit
+        None,
+        None,
+        None,
+        None,
+        carry.noise_state,
+        carry.alive,
+        carry.diverged_step,
+        carry.acc,
+        watch,
+    )
     return Trajectory(
         positions=records["positions"],
         loss=records["loss"],
@@ -301,6 +457,7 @@ def _run_impl(
         final_state=carry.state,
         observed=records["observed"],
         stream={name: accumulator.finalize(carry.acc[name]) for name, accumulator in stream},
+        resume_state=ends,
     )
 
 
@@ -328,6 +485,8 @@ _STATIC = (
     "stream",
     "plan",
     "counter",
+    "stop",
+    "progress",
 )
 
 

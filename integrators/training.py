@@ -14,6 +14,14 @@ Seeds are an ensemble axis (`simulate(..., ensemble=True)`): each seed has its o
 initialisation and its own shuffling. A hyperparameter given as a list (`sgd([0.05, 0.1])`)
 is swept in the same call (a leading sweep axis). A grid of batch sizes needs one call per
 B: the batch shape and the number of steps per epoch are static shapes of the compiled scan.
+
+The textbook loop's other parts are the physics of the same particle: the validation loss
+(`Dataset.with_validation`) is watched after every epoch; early stopping takes a member out
+of the heat bath and freezes it, exactly as a diverged particle is frozen, inside the same
+jitted scan (`integrators.stopping`); L2 weight decay (`mlp(..., weight_decay=λ)`) adds the
+harmonic confining potential (λ/2)|W|² to U; a checkpoint is the particle's full phase-space
+state (parameters, velocities or moments, the shuffling state, the step), so a resumed run
+continues the same trajectory bit for bit.
 """
 
 from __future__ import annotations
@@ -30,9 +38,11 @@ from ..landscape.finite_sum import cast_data
 from ..landscape.mlp import from_loss
 from ..landscape.types import PRNGKey, PyTree
 from ..landscape.validate import check_int
+from . import checkpoint as ckpt
 from ._inputs import check_train_inputs
 from .minibatch import minibatch
 from .simulate import simulate
+from .stopping import EarlyStopping
 from .trajectory import Trajectory
 
 # landscape.finite_sum / minibatch / mlp are imported inside the functions: landscape imports
@@ -55,8 +65,19 @@ class TrainResult(NamedTuple):
       grad_norm: |∇U(θ)| of the full training loss after each epoch.
       observed: every recorded metric by name, including the user's `metrics`.
       final_params: parameters after the last epoch, with the batch axes.
-      diverged: boolean (*sweep, seeds): the run produced non-finite parameters (frozen).
-      trajectory: the underlying `Trajectory` (steps counted in iterations).
+      diverged: boolean (*sweep, seeds): the run produced non-finite parameters or a
+        non-finite loss (frozen; its later metrics repeat the last finite values).
+      trajectory: the underlying `Trajectory` (steps counted in iterations; the last
+        segment's when checkpointing).
+      val_loss: the loss on the validation set (None without one).
+      val_accuracy: accuracy on the validation set (None without one or accuracy).
+      stop_epoch: int (*sweep, seeds): the epoch at which early stopping froze the member,
+        or −1.
+      best_epoch: int (*sweep, seeds): the epoch of the best watched score (validation loss
+        by default, the training loss without a validation set, or the rule's metric).
+      best_params: the parameters at `best_epoch`, with the batch axes.
+      diverged_epoch: int (*sweep, seeds): the first epoch whose record was non-finite or
+        outside the bound, or −1.
     """
 
     epochs: np.ndarray
@@ -70,6 +91,12 @@ class TrainResult(NamedTuple):
     final_params: PyTree
     diverged: jax.Array
     trajectory: Trajectory
+    val_loss: jax.Array | None = None
+    val_accuracy: jax.Array | None = None
+    stop_epoch: jax.Array | None = None
+    best_epoch: jax.Array | None = None
+    best_params: PyTree | None = None
+    diverged_epoch: jax.Array | None = None
 
 
 # Landscapes, noise models and metric functions are cached so that a second call with the
@@ -89,10 +116,10 @@ def _cached(key: tuple, build: Callable[[], Any], keep: tuple = ()) -> Any:
 
 
 def _split_data(data):
-    """(train batch, test batch or None) from a `Dataset` or a train batch pytree."""
+    """(train, test or None, validation or None) from a `Dataset` or a train batch pytree."""
     if hasattr(data, "train") and hasattr(data, "test"):
-        return data.train, data.test
-    return data, None
+        return data.train, data.test, getattr(data, "val", None)
+    return data, None, None
 
 
 def _data_key(batch) -> tuple:
@@ -111,7 +138,7 @@ def training_landscape(model, data, name: str | None = None):
       A `landscape.FiniteSum`.
     """
 
-    train, _ = _split_data(data)
+    train = _split_data(data)[0]
     loss_fn = getattr(model, "loss_fn", model)
     name = name or getattr(data, "name", "network")
     return _cached(
@@ -121,8 +148,9 @@ def training_landscape(model, data, name: str | None = None):
     )
 
 
-def _metrics(model, train, test) -> dict:
-    """Default per-epoch observables: train accuracy, test loss and accuracy (cached)."""
+def _metrics(model, train, test, val=None) -> dict:
+    """Default per-epoch observables: train accuracy, validation and test loss and accuracy
+    (cached)."""
 
     loss_fn = getattr(model, "loss_fn", model)
     accuracy = getattr(model, "accuracy", None)
@@ -141,14 +169,16 @@ def _metrics(model, train, test) -> dict:
         out = {}
         if classify:
             out["train_accuracy"] = on(train, accuracy)
-        if test is not None:
-            out["test_loss"] = on(test, loss_fn)
-            if classify:
-                out["test_accuracy"] = on(test, accuracy)
+        for part, batch in (("val", val), ("test", test)):
+            if batch is not None:
+                out[f"{part}_loss"] = on(batch, loss_fn)
+                if classify:
+                    out[f"{part}_accuracy"] = on(batch, accuracy)
         return out
 
-    key = ("metrics", loss_fn, accuracy, _data_key(train), _data_key(test) if test else None)
-    return _cached(key, build, keep=(train, test))
+    parts = tuple(_data_key(b) if b else None for b in (train, test, val))
+    key = ("metrics", loss_fn, accuracy, *parts)
+    return _cached(key, build, keep=(train, test, val))
 
 
 def init_params(model, key: PRNGKey, seeds: int, dtype=jnp.float32) -> PyTree:
@@ -179,6 +209,11 @@ def train(
     metrics: dict | None = None,
     record_positions: bool = False,
     dtype=jnp.float32,
+    early_stopping: EarlyStopping | None = None,
+    checkpoint=None,
+    checkpoint_every: int | None = None,
+    resume_from=None,
+    progress: bool | None = None,
 ) -> TrainResult:
     r"""Train `model` on `data` with `optimizer`: one `integrators.simulate` call.
 
@@ -209,6 +244,20 @@ def train(
       record_positions: keep the parameters after every epoch in `trajectory.positions`.
       dtype: parameter dtype of the initialisation (float32 by default; network training
         does not need x64).
+      early_stopping: an `EarlyStopping` rule (`integrators.early_stopping(metric,
+        patience, min_delta, mode)`) checked after every epoch: each seed and swept value
+        stops on its own and is frozen; `stop_epoch`, `best_epoch` and `best_params` report
+        it. Without a rule the best epoch is still tracked (validation loss, else training
+        loss) and nothing stops.
+      checkpoint: a file path: save a checkpoint every `checkpoint_every` epochs (the run
+        is split into segments of that many epochs, each one `simulate` call resumed from
+        the last, which changes nothing in the numbers). The checkpoint holds the whole
+        state, the metrics so far and the best parameters so far; `record_positions` is
+        not checkpointed.
+      checkpoint_every: epochs between checkpoints (default: only at the end).
+      resume_from: a checkpoint written by a run with the same arguments: continue it to
+        `epochs`; the result equals the uninterrupted run.
+      progress: show a progress bar (see `simulate`).
 
     Returns:
       A `TrainResult` with arrays of shape (*sweep, seeds, epochs + 1).
@@ -217,7 +266,7 @@ def train(
     epochs = check_int("epochs", epochs)
     batch_size = check_int("batch_size", batch_size)
     seeds = check_int("seeds", seeds)
-    train_batch, test_batch = _split_data(data)
+    train_batch, test_batch, val_batch = _split_data(data)
     key = check_train_inputs(model, train_batch, params, params_per_seed, seeds, dtype, key)
     landscape = training_landscape(model, data)
     n = landscape.n_samples
@@ -236,34 +285,124 @@ def train(
     elif not params_per_seed:
         params = jax.tree.map(lambda a: jnp.broadcast_to(a, (seeds,) + jnp.shape(a)), params)
 
-    observe = dict(_metrics(model, train_batch, test_batch))
+    observe = dict(_metrics(model, train_batch, test_batch, val_batch))
     for name, fn in (metrics or {}).items():
         if name in ("loss", "grad_norm"):
             raise ValueError(f"metrics name {name!r} is taken; pick another name.")
         observe[name] = fn
-    traj = simulate(
-        optimizer,
-        landscape,
-        params,
-        epochs * per_epoch,
-        key_run,
-        noise=noise,
-        record_every=per_epoch,
-        record_positions=record_positions,
-        ensemble=True,
-        observe=observe,
-    )
-    obs = traj.observed
+    rule = early_stopping
+    if rule is None:  # track the best epoch, never stop
+        rule = EarlyStopping("val_loss" if val_batch is not None else "loss", None, 0.0, "min")
+    elif not isinstance(rule, EarlyStopping):
+        raise TypeError(
+            f"early_stopping={rule!r} is not allowed: give integrators.early_stopping(...)."
+        )
+    every = epochs if checkpoint_every is None else check_int("checkpoint_every", checkpoint_every)
+
+    def segment(prev, n_epochs):
+        return simulate(
+            optimizer,
+            landscape,
+            params,
+            n_epochs * per_epoch,
+            key_run,
+            noise=noise,
+            record_every=per_epoch,
+            record_positions=record_positions,
+            ensemble=True,
+            observe=observe,
+            resume=prev,
+            stop=rule,
+            progress=progress,
+        )
+
+    done, traj, parts = 0, None, []
+    fingerprint = {"iterations_per_epoch": per_epoch, "seeds": seeds, "batch_size": batch_size}
+    if resume_from is not None:
+        done, traj, parts = _resume(resume_from, segment, fingerprint, epochs, key_run)
+    while done < epochs:
+        n = min(every, epochs - done)
+        traj = segment(traj, n)
+        done += n
+        parts.append(_records(traj))
+        if checkpoint is not None:
+            tree = _checkpoint_tree(traj, _joined(parts))
+            ckpt.save(checkpoint, tree, {**fingerprint, "epoch": done})
+    rec = _hold_finite(_joined(parts), traj.diverged)
+    obs, watch = rec["observed"], traj.resume_state.stop
+    ds = traj.diverged_step
     return TrainResult(
         epochs=np.arange(epochs + 1),
         iterations_per_epoch=per_epoch,
-        train_loss=traj.loss,
+        train_loss=rec["loss"],
         test_loss=obs.get("test_loss"),
         train_accuracy=obs.get("train_accuracy"),
         test_accuracy=obs.get("test_accuracy"),
-        grad_norm=traj.grad_norm,
+        grad_norm=rec["grad_norm"],
         observed=obs,
         final_params=traj.final_state.params,
         diverged=traj.diverged,
         trajectory=traj,
+        val_loss=obs.get("val_loss"),
+        val_accuracy=obs.get("val_accuracy"),
+        stop_epoch=watch.stopped_step // per_epoch,  # −1 // k = −1
+        best_epoch=watch.best_step // per_epoch,
+        best_params=watch.best_params,
+        diverged_epoch=jnp.where(ds >= 0, -(-ds // per_epoch), -1),
     )
+
+
+def _records(traj) -> dict:
+    return {"loss": traj.loss, "grad_norm": traj.grad_norm, "observed": dict(traj.observed)}
+
+
+def _joined(parts: list) -> dict:
+    """The records of consecutive segments, joined on the epoch axis (after the batch axes)."""
+    axis = jnp.ndim(parts[0]["loss"]) - 1
+    return jax.tree.map(lambda *a: jnp.concatenate(a, axis=axis), *parts)
+
+
+def _hold_finite(records: dict, diverged) -> dict:
+    """A diverged member's non-finite records repeat its last finite record: no NaN reaches
+    a plot (a member can only diverge after a finite record, its initialisation)."""
+    if not bool(jnp.any(diverged)):
+        return records
+    axis = jnp.ndim(records["loss"]) - 1
+
+    def hold(a):
+        a = np.asarray(a)
+        if not np.issubdtype(a.dtype, np.inexact) or np.all(np.isfinite(a)):
+            return jnp.asarray(a)
+        b = np.moveaxis(a, axis, 0)
+        ok = np.isfinite(b)
+        idx = np.where(ok, np.arange(b.shape[0]).reshape((-1,) + (1,) * (b.ndim - 1)), 0)
+        idx = np.maximum.accumulate(idx, axis=0)
+        return jnp.asarray(np.moveaxis(np.take_along_axis(b, idx, axis=0), 0, axis))
+
+    return jax.tree.map(hold, records)
+
+
+def _checkpoint_tree(traj, records: dict) -> dict:
+    return {"final_state": traj.final_state, "resume": traj.resume_state, "records": records}
+
+
+def _resume(path, segment, fingerprint: dict, epochs: int, key):
+    """(epochs done, the trajectory to continue, its records) from a checkpoint."""
+    meta = ckpt.read_meta(path)
+    done = meta.get("epoch")
+    mismatch = {k: (meta.get(k), v) for k, v in fingerprint.items() if meta.get(k) != v}
+    if mismatch or not isinstance(done, int) or not 1 <= done <= epochs:
+        raise ValueError(
+            f"checkpoint {str(path)!r} does not fit this run: (checkpoint, run) values "
+            f"{mismatch or {'epoch': (done, epochs)}}."
+        )
+    like = jax.eval_shape(lambda: _checkpoint_tree(t := segment(None, done), _records(t)))
+    tree, _ = ckpt.load(path, like=like)
+    ends = tree["resume"]
+    if not np.array_equal(np.asarray(ends.key), np.asarray(jax.random.key_data(key))):
+        raise ValueError(
+            f"checkpoint {str(path)!r} was written by a run with another key; resume with "
+            "the key of the interrupted run."
+        )
+    prev = Trajectory(None, None, None, None, None, ends.diverged_step, tree["final_state"])
+    return done, prev._replace(resume_state=ends), [tree["records"]]

@@ -39,7 +39,9 @@ class Dataset(NamedTuple):
       x_test: inputs, (N_test, n_features).
       y_test: labels or targets, (N_test, ...).
       n_classes: number of classes, or 0 for a regression task.
-      info: extra facts (standardisation mean/std, the teacher's parameters, the source file).
+        info: extra facts (standardisation mean/std, the teacher's parameters, the source file).
+      x_val: validation inputs held out of the training set (`with_validation`), or None.
+      y_val: validation labels or targets, or None.
     """
 
     name: str
@@ -49,6 +51,8 @@ class Dataset(NamedTuple):
     y_test: np.ndarray
     n_classes: int
     info: dict
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
     @property
     def train(self) -> dict:
@@ -59,6 +63,11 @@ class Dataset(NamedTuple):
     def test(self) -> dict:
         """The test set as a batch `{"x": inputs, "y": labels}`."""
         return {"x": self.x_test, "y": self.y_test}
+
+    @property
+    def val(self) -> dict | None:
+        """The validation set as a batch `{"x": inputs, "y": labels}`, or None."""
+        return None if self.x_val is None else {"x": self.x_val, "y": self.y_val}
 
     @property
     def n_features(self) -> int:
@@ -76,7 +85,8 @@ class Dataset(NamedTuple):
         return int(self.x_train.shape[0])
 
     def subset(self, n_train: int, seed: int = 0) -> Dataset:
-        """The same data set with a random subset of n_train training samples (test kept)."""
+        """The same data set with a random subset of n_train training samples (test and
+        validation sets kept)."""
         n_train = check_int("n_train", n_train)
         if n_train > self.n_train:
             raise ValueError(
@@ -85,6 +95,38 @@ class Dataset(NamedTuple):
             )
         idx = np.sort(np.random.default_rng(seed).permutation(self.n_train)[:n_train])
         return self._replace(x_train=self.x_train[idx], y_train=self.y_train[idx])
+
+    def with_validation(self, fraction: float = 0.2, seed: int = 0) -> Dataset:
+        """Hold out a validation set from the training set (stratified by class, fixed seed).
+
+        The validation set is the thermometer of generalisation that training never feeds on:
+        early stopping and model selection watch it, and the test set stays untouched until
+        the end. Inputs standardised by the loader are re-standardised with the statistics
+        of the remaining training samples only (no validation information leaks).
+
+        Args:
+          fraction: fraction of each class (of the samples, for regression) moved to the
+            validation set, in (0, 1).
+          seed: seed of the fixed split.
+
+        Returns:
+          A `Dataset` with `x_val, y_val` and the smaller training set; the test set is kept.
+        """
+        if self.x_val is not None:
+            raise ValueError(f"the {self.name!r} data set already has a validation set.")
+        check_real("fraction", fraction, low=0.0, high=1.0, low_open=True, high_open=True)
+        seed = check_int("seed", seed, minimum=0)
+        x_tr, y_tr, x_va, y_va = split(self.x_train, self.y_train, fraction, seed)
+        info, x_te = self.info, self.x_test
+        if "mean" in info and "std" in info:  # undo the loader's scaling, redo it on train only
+            mean, std = info["mean"], info["std"]
+            raw = [x * std + mean for x in (x_tr, x_va, x_te)]
+            x_tr, x_va, mean, std = standardize(raw[0], raw[1])
+            x_te = ((raw[2] - mean) / std).astype(x_tr.dtype)
+            info = {**info, "mean": mean, "std": std}
+        return self._replace(
+            x_train=x_tr, y_train=y_tr, x_test=x_te, x_val=x_va, y_val=y_va, info=info
+        )
 
 
 def standardize(x_train: np.ndarray, x_test: np.ndarray):
@@ -100,7 +142,8 @@ def standardize(x_train: np.ndarray, x_test: np.ndarray):
 
 
 def split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int):
-    """A fixed random train/test split (stratified by class when y holds integer labels)."""
+    """A fixed random train/test split (stratified by class when y holds integer labels);
+    also the train/validation split of `Dataset.with_validation`."""
     check_real("test_fraction", test_fraction, low=0.0, high=1.0, low_open=True, high_open=True)
     rng = np.random.default_rng(seed)
     n = len(x)

@@ -51,9 +51,11 @@ class Loop:
         batch,
         bound: float,
         stream: tuple,
+        tick=None,
     ):
         self.integrator, self.landscape, self.noise = integrator, landscape, noise
         self.plan, self.keys, self.bound, self.stream = plan, keys, bound, stream
+        self.tick = tick  # tick(t0, t1) after each chunk of steps t0 -> t1 (progress bars)
         self.x0, self.batch, self.bnd = x0, batch, len(batch)
         self.n_flat = math.prod(batch)
         if plan.columns:
@@ -186,16 +188,25 @@ class Loop:
         bad = jnp.any(carry.alive & ~ok)
         return jax.lax.cond(bad, lambda: self.exact_steps(carry, t0, length), lambda: fast)
 
+    def ticked(self, run, carry: Carry, t0, length: int) -> Carry:
+        carry = run(carry, t0, length)
+        if self.tick is not None:
+            self.tick(t0, t0 + length)
+        return carry
+
     def advance(self, carry: Carry, t0, length: int) -> Carry:
         """`length` steps from step t0: exactly step by step, or in checked chunks."""
         if self.plan.fuse < 1:
-            return self.exact_steps(carry, t0, length)
+            return self.ticked(self.exact_steps, carry, t0, length)
         chunk = self.plan.fuse * self.plan.chunk_blocks
         n_chunks, rem = divmod(length, chunk)
         if n_chunks:
             carry = jax.lax.fori_loop(
-                0, n_chunks, lambda c, cr: self.checked(cr, t0 + c * chunk, chunk), carry
+                0,
+                n_chunks,
+                lambda c, cr: self.ticked(self.checked, cr, t0 + c * chunk, chunk),
+                carry,
             )
         if rem:
-            carry = self.checked(carry, t0 + n_chunks * chunk, rem)
+            carry = self.ticked(self.checked, carry, t0 + n_chunks * chunk, rem)
         return carry
