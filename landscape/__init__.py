@@ -30,6 +30,13 @@ from .mixed_precision import mixed_precision
 from .mlp import MLP, apply_mlp, from_loss, init_mlp, mlp
 from .muller_brown import muller_brown
 from .multimodal import rastrigin, styblinski_tang
+from .numerical_gradient import (
+    ErrorModel,
+    GradientCheck,
+    check_gradient,
+    finite_difference_error,
+    numerical_gradient,
+)
 from .quadratic import quadratic, valley
 from .registry import get, names
 from .saddles import monkey_saddle, saddle
@@ -48,6 +55,11 @@ __all__ = [
     "adam_preconditioner",
     "apply_mlp",
     "beale",
+    "check_gradient",
+    "ErrorModel",
+    "finite_difference_error",
+    "GradientCheck",
+    "numerical_gradient",
     "digits",
     "double_well",
     "finite_sum",
