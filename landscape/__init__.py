@@ -7,7 +7,10 @@ The lowest layer of optdyn: it imports nothing from `optdyn.integrators` (how a 
 moves on the landscape, including the gradient-noise models of the heat bath).
 """
 
-from . import views  # noqa: E402  (submodule: interpolation, slices, PCA plane)
+from . import (
+    losses,  # noqa: E402  (submodule: mse, mae, smooth_l1, hinge, ...)
+    views,  # noqa: E402  (submodule: interpolation, slices, PCA plane)
+)
 from ._base import BoundEnergy, Landscape, Point
 from .classic import beale, himmelblau, rosenbrock, six_hump_camel
 from .curvature import (
@@ -43,6 +46,7 @@ from .saddles import monkey_saddle, saddle
 
 __all__ = [
     "views",
+    "losses",
     "mixed_precision",
     "BoundEnergy",
     "Dataset",
