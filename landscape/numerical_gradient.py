@@ -123,6 +123,7 @@ def finite_difference_error(
     scheme: str = "central",
     *,
     coordinates: jax.Array | None = None,
+    dtype=None,
 ) -> ErrorModel:
     r"""The predicted relative error of `numerical_gradient(f, x, h, scheme)`.
 
@@ -135,6 +136,9 @@ def finite_difference_error(
     Args:
       f, x, scheme, coordinates: as `numerical_gradient` (the norms over `coordinates`).
       h: the step, a number or an array of steps (the result then has its shape).
+      dtype: the dtype whose ε sets the round-off (default x's); evaluate the derivatives in
+        float64 and pass `dtype=jnp.float32` to predict a float32 difference quotient without
+        the float32 error of the prediction itself.
     """
     check_choice("scheme", scheme, SCHEMES)
     flat, unravel = ravel_pytree(x)
@@ -153,7 +157,7 @@ def finite_difference_error(
 
     first, high = jax.lax.map(along, index)
     gnorm = jnp.linalg.norm(first)
-    eps = jnp.finfo(flat.dtype).eps
+    eps = jnp.finfo(flat.dtype if dtype is None else dtype).eps
     h = jnp.asarray(h, flat.dtype)
     size = jnp.sqrt(jnp.asarray(index.size, flat.dtype))
     fx = jnp.abs(jnp.asarray(f(x), flat.dtype))
