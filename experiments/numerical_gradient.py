@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
 from ..landscape.classic import rosenbrock
 from ..landscape.data import digits
@@ -69,7 +70,7 @@ def _problems(s: dict, seed: int):
 
 def _scan(f, x, x64, hs, coords) -> dict:
     """Measured and predicted relative errors over hs for both schemes (one jit each)."""
-    flat = jax.flatten_util.ravel_pytree(jax.grad(f)(x))[0]
+    flat = ravel_pytree(jax.grad(f)(x))[0]
     g = flat if coords is None else flat[coords]
     out = {}
     for scheme in SCHEMES:
@@ -78,7 +79,7 @@ def _scan(f, x, x64, hs, coords) -> dict:
         def errors(hs, scheme=scheme):
             num = jax.vmap(lambda h: fd_gradient(f, x, h, scheme, coordinates=coords))(hs)
             if coords is None:
-                num = jax.vmap(lambda a: jax.flatten_util.ravel_pytree(a)[0])(num)
+                num = jax.vmap(lambda a: ravel_pytree(a)[0])(num)
             return jnp.linalg.norm(num - g, axis=1) / jnp.linalg.norm(g)
 
         measured = np.asarray(errors(hs))
@@ -108,7 +109,7 @@ def _model(f, x, x64, h, scheme, coords):
 def _check(f, x, x64, coords, dtype) -> dict:
     """Backprop against central differences at h = ε^{1/3}: measured and predicted error."""
     h = default_step(dtype, "central")
-    flat = jax.flatten_util.ravel_pytree(jax.grad(f)(x))[0][coords]
+    flat = ravel_pytree(jax.grad(f)(x))[0][coords]
     num = jax.jit(lambda x: fd_gradient(f, x, h, "central", coordinates=coords))(x)
     measured = float(jnp.linalg.norm(num - flat) / jnp.linalg.norm(flat))
     predicted = float(_model(f, x, x64, h, "central", coords).total)
