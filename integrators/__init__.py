@@ -19,6 +19,7 @@ from .adaptive import (
     adamw,
     rmsprop,
 )
+from .clipping import clip, clip_by_global_norm
 from .minibatch import Minibatch, MinibatchState, minibatch
 from .noise import Exact, Gaussian, NoiseModel, exact, exact_gradient, gaussian
 from .observables import grad_norm, kinetic_energy, kinetic_temperature, potential_energy
@@ -51,6 +52,8 @@ __all__ = [
     "set_progress_default",
     "BAOABState",
     "baoab",
+    "clip",
+    "clip_by_global_norm",
     "Exact",
     "Gaussian",
     "Minibatch",

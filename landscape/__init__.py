@@ -7,7 +7,10 @@ The lowest layer of optdyn: it imports nothing from `optdyn.integrators` (how a 
 moves on the landscape, including the gradient-noise models of the heat bath).
 """
 
-from . import views  # noqa: E402  (submodule: interpolation, slices, PCA plane)
+from . import (
+    losses,  # noqa: E402  (submodule: mse, mae, smooth_l1, hinge, ...)
+    views,  # noqa: E402  (submodule: interpolation, slices, PCA plane)
+)
 from ._base import BoundEnergy, Landscape, Point
 from .classic import beale, himmelblau, rosenbrock, six_hump_camel
 from .curvature import (
@@ -30,12 +33,20 @@ from .mixed_precision import mixed_precision
 from .mlp import MLP, apply_mlp, from_loss, init_mlp, mlp
 from .muller_brown import muller_brown
 from .multimodal import rastrigin, styblinski_tang
+from .numerical_gradient import (
+    ErrorModel,
+    GradientCheck,
+    check_gradient,
+    finite_difference_error,
+    numerical_gradient,
+)
 from .quadratic import quadratic, valley
 from .registry import get, names
 from .saddles import monkey_saddle, saddle
 
 __all__ = [
     "views",
+    "losses",
     "mixed_precision",
     "BoundEnergy",
     "Dataset",
@@ -48,6 +59,11 @@ __all__ = [
     "adam_preconditioner",
     "apply_mlp",
     "beale",
+    "check_gradient",
+    "ErrorModel",
+    "finite_difference_error",
+    "GradientCheck",
+    "numerical_gradient",
     "digits",
     "double_well",
     "finite_sum",

@@ -13,8 +13,9 @@ with a linear output layer. Its parameters are a list of layers, each a dict
 .. math::
     L(\theta) = \frac1N \sum_{i=1}^N \ell(f_\theta(x_i), y_i) + \frac{\lambda}{2}\sum_l \|W_l\|^2
 
-with ℓ the softmax cross-entropy −log softmax(f)_y or the squared error ½‖f − y‖²
-(one-hot y for class labels), and λ the L2 weight decay (weights only, not biases).
+with ℓ a loss of `landscape.losses` (softmax cross-entropy −log softmax(f)_y by default; the
+squared error ½‖f − y‖², absolute error, Huber, binary cross-entropy, hinge) or any
+`loss(outputs, targets)`, and λ the L2 weight decay (weights only, not biases).
 
     model = mlp((64, 50, 10), activation="sigmoid")
     params = model.init(jax.random.key(0))
@@ -31,6 +32,7 @@ import jax
 import jax.numpy as jnp
 
 from .finite_sum import FiniteSum, finite_sum
+from .losses import LOSSES, cross_entropy, mse  # noqa: F401  (re-exported, as before)
 from .validate import check_choice, check_int, check_nonnegative, check_positive
 
 PyTree = Any
@@ -44,7 +46,7 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 }
 """Hidden-layer nonlinearities σ by name."""
 
-LOSSES = ("cross_entropy", "mse")
+squared_error = mse  # the name this module had for ½‖f − y‖² before `losses`
 
 # Weight init gain: Var(W) = gain² / fan_in (LeCun for sigmoid/tanh, He for relu/gelu).
 _GAIN = {"sigmoid": 1.0, "tanh": 1.0, "relu": 2.0**0.5, "gelu": 2.0**0.5}
@@ -130,20 +132,6 @@ def hidden_activations(
     return out
 
 
-def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """Mean softmax cross-entropy −log softmax(logits)_y over the batch (integer labels)."""
-    logp = jax.nn.log_softmax(logits, axis=-1)
-    return -jnp.mean(jnp.take_along_axis(logp, labels[..., None].astype(jnp.int32), axis=-1))
-
-
-def squared_error(outputs: jax.Array, targets: jax.Array) -> jax.Array:
-    """Mean over the batch of ½‖f − y‖²; integer labels become one-hot targets."""
-    if jnp.issubdtype(targets.dtype, jnp.integer):
-        targets = jax.nn.one_hot(targets, outputs.shape[-1], dtype=outputs.dtype)
-    targets = jnp.asarray(targets, outputs.dtype).reshape(outputs.shape)
-    return 0.5 * jnp.mean(jnp.sum(jnp.square(outputs - targets), axis=-1))
-
-
 def l2_penalty(params: Params) -> jax.Array:
     """½ Σ_l ‖W_l‖² over the weight matrices (biases are not decayed)."""
     return 0.5 * sum(jnp.sum(jnp.square(layer["w"])) for layer in params)
@@ -157,14 +145,15 @@ class MLP:
       sizes: widths (n_in, hidden..., n_out).
       activation: hidden nonlinearity, a key of `ACTIVATIONS`.
       residual: skip connections on the hidden layers of equal width.
-      loss: "cross_entropy" (integer labels) or "mse" (½‖f − y‖², one-hot for labels).
+      loss: a name in `landscape.losses.LOSSES` ("cross_entropy", "mse", "mae", "smooth_l1",
+        "binary_cross_entropy", "hinge") or a function `loss(outputs, targets) -> scalar`.
       weight_decay: λ >= 0 of the L2 penalty (λ/2)Σ‖W‖².
     """
 
     sizes: tuple[int, ...]
     activation: str = "relu"
     residual: bool = False
-    loss: str = "cross_entropy"
+    loss: str | Callable[[jax.Array, jax.Array], jax.Array] = "cross_entropy"
     weight_decay: float = 0.0
 
     def init(self, key: jax.Array, dtype=jnp.float32, scale: float = 1.0) -> Params:
@@ -177,10 +166,8 @@ class MLP:
 
     def data_loss(self, params: Params, batch: dict) -> jax.Array:
         """The mean loss ℓ over `batch = {"x", "y"}`, without the weight decay."""
-        out = self.apply(params, batch["x"])
-        if self.loss == "cross_entropy":
-            return cross_entropy(out, batch["y"])
-        return squared_error(out, batch["y"])
+        loss = self.loss if callable(self.loss) else LOSSES[self.loss]
+        return loss(self.apply(params, batch["x"]), batch["y"])
 
     def loss_fn(self, params: Params, batch: dict) -> jax.Array:
         """The training loss on `batch`: mean ℓ + (λ/2)Σ‖W‖² (a scalar, params' dtype)."""
@@ -205,7 +192,7 @@ def mlp(
     sizes: Sequence[int],
     activation: str = "relu",
     residual: bool = False,
-    loss: str = "cross_entropy",
+    loss: str | Callable[[jax.Array, jax.Array], jax.Array] = "cross_entropy",
     weight_decay: float = 0.0,
 ) -> MLP:
     """An `MLP` with checked arguments (a misspelt activation or loss names the closest one).
@@ -214,12 +201,15 @@ def mlp(
       sizes: widths (n_in, hidden..., n_out), each >= 1.
       activation: "sigmoid", "tanh", "relu" or "gelu".
       residual: add skip connections h ← h + σ(hW + b) on hidden layers of equal width.
-      loss: "cross_entropy" or "mse".
+      loss: "cross_entropy", "mse", "mae", "smooth_l1" (Huber, δ = 1; another δ:
+        `functools.partial(losses.smooth_l1, delta=δ)`), "binary_cross_entropy", "hinge"
+        (see `landscape.losses`), or any function `loss(outputs, targets) -> scalar`.
       weight_decay: λ >= 0.
     """
     sizes = _check_sizes(sizes)
     check_choice("activation", activation, ACTIVATIONS)
-    check_choice("loss", loss, LOSSES)
+    if not callable(loss):
+        check_choice("loss", loss, LOSSES)
     if not isinstance(residual, bool):
         raise ValueError(f"residual={residual!r} is not allowed: it must be True or False.")
     check_nonnegative("weight_decay", weight_decay)
