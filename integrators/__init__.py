@@ -28,6 +28,14 @@ from .random import normal_like
 from .registry import get, names
 from .simulate import simulate
 from .splitting import BAOABState, baoab
+from .stated_temperature import noisy_sgd_temperature, stated_temperature
+from .thermometer import (
+    Reading,
+    configurational_temperature,
+    configurational_thermometer,
+    kinetic_thermometer,
+    laplacian,
+)
 from .training import TrainResult, train, training_landscape
 from .trajectory import Trajectory
 from .underdamped import (
@@ -40,6 +48,13 @@ from .underdamped import (
 )
 
 __all__ = [
+    "Reading",
+    "configurational_temperature",
+    "configurational_thermometer",
+    "kinetic_thermometer",
+    "laplacian",
+    "noisy_sgd_temperature",
+    "stated_temperature",
     "normal_like",
     "BAOABState",
     "baoab",
