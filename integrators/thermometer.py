@@ -165,7 +165,7 @@ def configurational_temperature(
             f"x has shape {x.shape}: give an ensemble (n, dim) (or (*sweep, n, dim)); one "
             "configuration does not have a temperature."
         )
-    g2, lap = _terms(energy, x, key, probes)
+    g2, lap = jax.jit(lambda x, key: _terms(energy, x, key, probes))(x, key)
     return _ratio(g2, lap, 1)
 
 
