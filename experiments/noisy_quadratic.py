@@ -140,7 +140,14 @@ def run(config: Config) -> dict:
                         fontsize=8, ha="right", va="bottom")  # fmt: skip
     b0 = results["SGD"]["theory_batch_sizes"]
     s0 = results["SGD"]["theory_steps"][0]
-    ax.plot(b0, s0 / b0, "--", color=COLORS["theory"], lw=1, label="perfect scaling, steps ∝ 1/B")
+    ax.plot(
+        b0,
+        s0 / b0,
+        "--",
+        color=COLORS["theory"],
+        lw=1,
+        label="perfect scaling from SGD at B = 1, steps ∝ 1/B",
+    )
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_ylim(1, None)
