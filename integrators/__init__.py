@@ -30,7 +30,15 @@ from .random import normal_like
 from .registry import get, names
 from .simulate import simulate
 from .splitting import BAOABState, baoab
+from .stated_temperature import noisy_sgd_temperature, stated_temperature
 from .stopping import EarlyStopping, StopState, early_stopping
+from .thermometer import (
+    Reading,
+    configurational_temperature,
+    configurational_thermometer,
+    kinetic_thermometer,
+    laplacian,
+)
 from .training import TrainResult, train, training_landscape
 from .trajectory import ResumeState, Trajectory
 from .underdamped import (
@@ -43,6 +51,13 @@ from .underdamped import (
 )
 
 __all__ = [
+    "Reading",
+    "configurational_temperature",
+    "configurational_thermometer",
+    "kinetic_thermometer",
+    "laplacian",
+    "noisy_sgd_temperature",
+    "stated_temperature",
     "normal_like",
     "checkpoint",
     "EarlyStopping",
