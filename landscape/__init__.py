@@ -33,6 +33,7 @@ from .multimodal import rastrigin, styblinski_tang
 from .quadratic import quadratic, valley
 from .registry import get, names
 from .saddles import monkey_saddle, saddle
+from .spectrum import SpectralDensity, hessian_density, smoothed_density, spectral_moment
 
 __all__ = [
     "views",
@@ -44,6 +45,7 @@ __all__ = [
     "Landscape",
     "MLP",
     "Point",
+    "SpectralDensity",
     "adam_preconditioned_sharpness",
     "adam_preconditioner",
     "apply_mlp",
@@ -56,6 +58,7 @@ __all__ = [
     "get",
     "gradient_covariance",
     "himmelblau",
+    "hessian_density",
     "hutchinson_trace",
     "hvp",
     "init_mlp",
@@ -76,6 +79,8 @@ __all__ = [
     "saddle",
     "sharpness",
     "six_hump_camel",
+    "smoothed_density",
+    "spectral_moment",
     "styblinski_tang",
     "teacher_student",
     "top_eigenvalues",
