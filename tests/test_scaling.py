@@ -39,9 +39,9 @@ def sgd_curves():
             model,
             data,
             sr.sgd_rules(kappa, 0.02),
-            epochs=3,
+            epochs=2,
             batch_size=8 * kappa,
-            seeds=6,
+            seeds=4,
             key=jax.random.key(0),
             dtype=np.float32,
         )
