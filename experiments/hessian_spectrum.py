@@ -34,7 +34,7 @@ GAP = 2.0  # a top-2C gap ratio above this separates outliers from the bulk
 
 def settings(config: Config) -> dict:
     if config.quick:
-        return {"sizes": (64, 8, 10), "epochs": (0, 1), "probes": 4, "steps": 20}
+        return {"sizes": (64, 8, 10), "epochs": (0, 1), "probes": 4, "steps": 30}
     return {"sizes": (64, 32, 10), "epochs": (0, 2, 30), "probes": 10, "steps": 80}
 
 
@@ -118,7 +118,7 @@ def run(config: Config) -> dict:
         "lanczos_steps": s["steps"],
         "gap_threshold": GAP,
         "epochs": {
-            str(e): {k: v for k, v in snap.items() if k not in ("density", "exact") and k != "top"}
+            str(e): {k: v for k, v in snap.items() if k not in ("density", "exact", "top")}
             | {"top_eigenvalues": snap["top"], "exact_top_eigenvalues": snap["exact"][::-1][:21]}
             for e, snap in snaps.items()
         },
