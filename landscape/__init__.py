@@ -43,6 +43,7 @@ from .numerical_gradient import (
 from .quadratic import quadratic, valley
 from .registry import get, names
 from .saddles import monkey_saddle, saddle
+from .spectrum import SpectralDensity, hessian_density, smoothed_density, spectral_moment
 
 __all__ = [
     "views",
@@ -55,6 +56,7 @@ __all__ = [
     "Landscape",
     "MLP",
     "Point",
+    "SpectralDensity",
     "adam_preconditioned_sharpness",
     "adam_preconditioner",
     "apply_mlp",
@@ -72,6 +74,7 @@ __all__ = [
     "get",
     "gradient_covariance",
     "himmelblau",
+    "hessian_density",
     "hutchinson_trace",
     "hvp",
     "init_mlp",
@@ -92,6 +95,8 @@ __all__ = [
     "saddle",
     "sharpness",
     "six_hump_camel",
+    "smoothed_density",
+    "spectral_moment",
     "styblinski_tang",
     "teacher_student",
     "top_eigenvalues",
