@@ -155,3 +155,22 @@ def animate(
         written.append(mp4_path)
     plt.close(fig)
     return written
+
+
+def animate_run(
+    optimizers: dict, landscape, x0, steps: int, path, key=None, **kwargs
+) -> list[Path]:
+    """Simulate each optimizer (label -> `Integrator`) from `x0` and animate them together.
+
+    Args:
+      optimizers: label -> integrator (one colour each).
+      landscape, x0, steps, key: as `simulate` (records are kept for at most 60 frames).
+      path: the GIF to write.
+      **kwargs: other `simulate` arguments (e.g. `bound`).
+    """
+    every = max(1, steps // 60)
+    trajs = {
+        label: itg.simulate(opt, landscape, x0, steps, key, record_every=every, **kwargs)
+        for label, opt in optimizers.items()
+    }
+    return animate(trajs, landscape, path)
