@@ -236,9 +236,14 @@ def plot(result: dict, landscape, config: Config, name: str, theory: dict | None
         ax_loss.fill_between(band["steps"], q[0], q[2], color=color, alpha=0.25, lw=0)
         ax_loss.plot(band["steps"], q[1], color=color, lw=1.8, label=f"{label}: median, 10–90%")
         tune = r["tuning"]
-        shown = np.where(np.isfinite(tune["median_steps"]), tune["median_steps"], np.nan)
+        reached = np.isfinite(tune["median_steps"])
+        shown = np.where(reached, tune["median_steps"], np.nan)
         ax_tune.plot(r["lrs"], shown, "o-", color=color, ms=4, lw=1.4, label=label)
-        ax_tune.plot(r["tuned_lr"], r["median_steps"], "*", color=color, mec="black", ms=15)
+        ax_tune.plot(
+            r["lrs"][~reached], np.full((~reached).sum(), result["steps"]), "x", color=color, ms=6
+        )
+        if np.isfinite(r["median_steps"]):
+            ax_tune.plot(r["tuned_lr"], r["median_steps"], "*", color=color, mec="black", ms=15)
     if theory:
         for label, (lrs, k) in theory.items():
             ax_tune.plot(
@@ -255,19 +260,27 @@ def plot(result: dict, landscape, config: Config, name: str, theory: dict | None
     ax_path.legend(fontsize=8, loc="upper left", framealpha=0.85)
     ax_loss.axhline(target, color="black", ls=":", lw=1, label="target")
     ax_loss.set_yscale("log")
-    ax_loss.set_ylim(bottom=abs(target) * 1e-3 if target else None)
+    top = max(np.max(r["bands"][str(QUANTILES[-1])]) for r in result["optimizers"].values())
+    ax_loss.set_ylim(abs(target) * 1e-3 if target else None, 10 * (top - offset))
     ax_loss.set_xlabel("step k")
     ax_loss.set_ylabel("U(θ) − U_min" if offset else "U(θ)")
     ax_loss.set_title(f"loss on {result['test_seeds']} held-out seeds at the tuned rate")
     ax_loss.grid(alpha=0.3, which="both")
     ax_loss.legend(fontsize=8)
+    ax_tune.axhline(
+        result["steps"],
+        color="gray",
+        ls=":",
+        lw=1,
+        label="budget (× : median run never reached the target)",
+    )
     ax_tune.set_xscale("log")
     ax_tune.set_yscale("log")
     ax_tune.set_xlabel("learning rate η")
     ax_tune.set_ylabel("median steps to target (tuning seeds)")
     ax_tune.set_title(f"tuning on {result['tune_seeds']} seeds (★ tuned, held-out median)")
     ax_tune.grid(alpha=0.3, which="both")
-    ax_tune.legend(fontsize=8)
+    ax_tune.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
     fig.suptitle(
         f"Fair comparison on {U.name}: same {result['steps']}-step budget, starts and seeds; "
         f"target U ≤ {result['target']:g}",

@@ -224,7 +224,7 @@ def run(config: Config) -> dict:
     _plot(data, one, two, scaling_samples, config)
     _plot_step_bias(bias, config)
     save_json(data, config, "langevin_equilibrium")
-    if config.animate:  # an ensemble leaves the left well and fills both (T = 0.5)
+    if config.animate:  # an ensemble spreading out of the left well at T = 0.5
         x0 = jnp.tile(jnp.array([-1.0, 0.0]), (24, 1))
         animate_run(
             {"Langevin, T = 0.5": itg.langevin(s["lr"], 0.5)},
