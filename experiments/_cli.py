@@ -16,6 +16,7 @@ import traceback
 
 from .. import experiments
 from ..landscape.validate import check_choice
+from . import compare
 from ._common import Config
 
 
@@ -40,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="small, fast settings (smoke run)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--out", default="figures", help="output folder (default figures/)")
+    parser.add_argument("--animate", action="store_true", help="also write GIF/MP4 animations")
     parser.add_argument(
         "--format",
         default="png",
@@ -49,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "compare" and "--optimizer" in " ".join(argv):  # its own arguments
+        return compare.main(argv[1:])
     args = _parser().parse_args(argv)
     formats = tuple(f.strip().lower() for f in args.format.split(",") if f.strip())
     try:
@@ -68,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    config = Config(quick=args.quick, seed=args.seed, out=args.out, formats=formats)
+    config = Config(
+        quick=args.quick, seed=args.seed, out=args.out, formats=formats, animate=args.animate
+    )
     failed = []
     for name in names:
         start = time.perf_counter()

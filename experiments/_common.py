@@ -37,6 +37,7 @@ class Config(NamedTuple):
     seed: int = 0  # random seed
     out: str = "figures"  # output folder
     formats: tuple[str, ...] = ("png",)  # figure formats
+    animate: bool = False  # also write GIF (and MP4 with ffmpeg) animations
 
 
 def _atomic_write(path: Path, write) -> None:

@@ -36,6 +36,7 @@ References:
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -46,6 +47,7 @@ from scipy import integrate
 from .. import integrators as itg
 from .. import landscape as ls
 from ._common import Config, save_figure, save_json
+from .animation import animate_run
 
 DESCRIPTION = "Langevin/SGD ensembles against the Boltzmann density; the linear scaling rule"
 ORDER = 20
@@ -222,6 +224,16 @@ def run(config: Config) -> dict:
     _plot(data, one, two, scaling_samples, config)
     _plot_step_bias(bias, config)
     save_json(data, config, "langevin_equilibrium")
+    if config.animate:  # an ensemble spreading out of the left well at T = 0.5
+        x0 = jnp.tile(jnp.array([-1.0, 0.0]), (24, 1))
+        animate_run(
+            {"Langevin, T = 0.5": itg.langevin(s["lr"], 0.5)},
+            ls.double_well(dim=2),
+            x0,
+            steps,
+            Path(config.out) / "langevin_equilibrium.gif",
+            k3,
+        )
     return data
 
 

@@ -31,6 +31,7 @@ Adam's step is η·m̂/√v̂ ≈ η·sign(g) per coordinate whatever the size o
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -42,6 +43,7 @@ from .. import integrators as itg
 from .. import landscape as ls
 from . import _damping_theory as th
 from ._common import COLORS, Config, save_figure, save_json
+from .animation import animate_run
 
 DESCRIPTION = "saddle escape time vs offset ε and temperature T: GD, SGD, momentum, Adam"
 ORDER = 11
@@ -455,4 +457,19 @@ def run(config: Config) -> dict:
         **results,
     }
     save_json(data, config, "saddle_escape")
+    if config.animate:  # particles at the saddle, kicked by the heat bath (T = 0.01)
+        hot = {
+            "SGD": itg.sgd(LR, temperature=0.01),
+            "heavy ball": itg.momentum(LR, BETA, temperature=0.01),
+            "Adam": itg.adam(ADAM_LR, temperature=0.01),
+        }
+        animate_run(
+            hot,
+            ls.saddle(),
+            jnp.zeros((6, 2)),
+            120,
+            Path(config.out) / "saddle_escape.gif",
+            jax.random.key(config.seed),
+            bound=1.9,
+        )
     return data

@@ -6,6 +6,8 @@ optimizer's path from one start (minima ★ and saddles × marked) and the loss 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -14,6 +16,7 @@ import numpy as np
 from .. import integrators as itg
 from .. import landscape as ls
 from ._common import COLORS, Config, plot_landscape, save_figure, save_json
+from .animation import animate
 
 DESCRIPTION = "paths of SGD, momentum, Nesterov, Adam, RMSprop on saddle, valley, Rosenbrock"
 ORDER = 0
@@ -142,6 +145,13 @@ def run_landscape(key: str, config: Config) -> dict:
     fig.suptitle(f"Optimizer trajectories on {U.name} ({steps} steps)", fontsize=13)
     fig.tight_layout()
     save_figure(fig, config, f"trajectories_{key}")
+    if config.animate:
+        animate(
+            {LABELS[k]: t for k, t in results.items()},
+            U,
+            Path(config.out) / f"trajectories_{key}.gif",
+            colors={LABELS[k]: COLORS[k] for k in results},
+        )
     return {"landscape": U.name, "start": x0, "steps": steps, "optimizers": summary}
 
 

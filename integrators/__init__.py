@@ -8,6 +8,7 @@ How a particle moves: the integrators, the heat bath (gradient-noise models), sc
 `simulate`, streaming statistics, sharding and training. Built on `optdyn.landscape`.
 """
 
+from ..landscape._version import __version__ as __version__
 from . import checkpoint, schedules
 from ._base import Integrator, integrator_factory
 from .adaptive import (

@@ -15,11 +15,14 @@ Several hosts (processes): start every process with
     jax.distributed.initialize()   # coordinator address, process count and id from the
                                    # cluster environment (SLURM, TPU pods) or as arguments
 
-then `jax.devices()` lists the devices of all hosts, `particle_mesh()` spans them, and each
-process passes its own slice of the ensemble to `shard(x_local, global_shape=...)`
-(`jax.make_array_from_process_local_data`); every process calls `simulate_sharded` with the
-same arguments and gets the global arrays back (`jax.experimental.multihost_utils` gathers
-them to every host).
+(or let `python -m optdyn.integrators.launch` start them, see `integrators/launch.py`);
+then `jax.devices()` lists the devices of all hosts and `particle_mesh()` spans them. Every
+process calls `simulate_sharded` with the same arguments, either with the whole `x0`, or
+with its own slice of any size and `process_local=True`: the slices are gathered (in process
+order; starting points only, never trajectories), padded to a multiple of the device count
+and the padding cut, as on one process, so the numbers equal those of one process run on the
+concatenated slices. `gather(traj)` brings the global arrays to every process as NumPy
+(`jax.experimental.multihost_utils.process_allgather`, a collective: every process calls it).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -70,13 +74,62 @@ def shard(x, mesh: Mesh | None = None, *, axis: int = 0, global_shape=None):
         a = jnp.asarray(a) if global_shape is None else np.asarray(a)
         sharding = particle_sharding(mesh, a.ndim, axis)
         if global_shape is not None:
+            n_dev = mesh.devices.size
+            if global_shape[axis] % n_dev:
+                raise ValueError(
+                    f"global_shape={tuple(global_shape)}: the particle axis must be a "
+                    f"multiple of the {n_dev} devices; for slices of any size call "
+                    "simulate_sharded(..., process_local=True) instead"
+                )
             return jax.make_array_from_process_local_data(sharding, a, global_shape)
         return jax.device_put(a, sharding)
 
     return jax.tree_util.tree_map(place, x)
 
 
-def simulate_sharded(optimizer, landscape, x0, steps: int, key=None, *, mesh=None, **kwargs):
+def gather_slices(x_local):
+    """The concatenation, in process order, of every process's slice (any sizes) of a pytree.
+
+    A collective: every process calls it. One process: `x_local` itself (as NumPy).
+    """
+    leaves = jax.tree_util.tree_leaves(x_local)
+    if jax.process_count() == 1:
+        return jax.tree_util.tree_map(np.asarray, x_local)
+    n = int(np.shape(leaves[0])[0])
+    sizes = np.asarray(multihost_utils.process_allgather(np.int32(n))).reshape(-1)
+    width = int(sizes.max())
+
+    def gather(a):
+        a = np.asarray(a)
+        padded = np.concatenate([a, np.zeros((width - n, *a.shape[1:]), a.dtype)])
+        every = np.asarray(multihost_utils.process_allgather(padded))  # (processes, width, ...)
+        return np.concatenate([every[p, : sizes[p]] for p in range(len(sizes))])
+
+    return jax.tree_util.tree_map(gather, x_local)
+
+
+def gather(tree):
+    """Every array of `tree` (a `Trajectory`, ...) as a NumPy array on every process.
+
+    On several processes a collective (`multihost_utils.process_allgather`, tiled): every
+    process calls it; on one process a plain device-to-host copy.
+    """
+    if jax.process_count() == 1:
+        return jax.tree_util.tree_map(np.asarray, tree)
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def simulate_sharded(
+    optimizer,
+    landscape,
+    x0,
+    steps: int,
+    key=None,
+    *,
+    mesh=None,
+    process_local: bool = False,
+    **kwargs,
+):
     """`simulate` with the ensemble (or the sweep) split over all devices.
 
     Same arguments and same `Trajectory` as `simulate` (which it calls), with the particle
@@ -88,6 +141,9 @@ def simulate_sharded(optimizer, landscape, x0, steps: int, key=None, *, mesh=Non
     Args:
       optimizer, landscape, x0, steps, key: as `simulate`.
       mesh: a mesh with one axis named "particles" (default `particle_mesh()`).
+      process_local: on several processes, `x0` is this process's slice of the ensemble
+        (any size); the slices are gathered in process order (`gather_slices`) and the
+        result is that of the whole ensemble.
       **kwargs: any other `simulate` argument (noise, record_every, bound, stream, ...).
 
     Returns:
@@ -95,6 +151,8 @@ def simulate_sharded(optimizer, landscape, x0, steps: int, key=None, *, mesh=Non
     """
     mesh = particle_mesh() if mesh is None else check_mesh(mesh, AXIS)
     n_dev = mesh.devices.size
+    if process_local:
+        x0 = gather_slices(x0)
     integrator = as_integrator(optimizer)
     leaves = jax.tree_util.tree_leaves(x0)
     is_ensemble = kwargs.get("ensemble")

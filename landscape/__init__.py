@@ -12,6 +12,7 @@ from . import (
     views,  # noqa: E402  (submodule: interpolation, slices, PCA plane)
 )
 from ._base import BoundEnergy, Landscape, Point
+from ._version import __version__ as __version__
 from .classic import beale, himmelblau, rosenbrock, six_hump_camel
 from .curvature import (
     adam_preconditioned_sharpness,

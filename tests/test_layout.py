@@ -174,6 +174,7 @@ def test_wheel_holds_the_optdyn_package_alone(tmp_path):
     assert {t for t in top if not t.endswith(".dist-info")} == {"optdyn"}, sorted(top)
     for package in PACKAGES:
         assert f"optdyn/{package}/__init__.py" in names
+        assert f"optdyn/{package}/py.typed" in names  # PEP 561: the types ship
     assert "optdyn/integrators/_engine/__init__.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert (
