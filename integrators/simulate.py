@@ -23,6 +23,7 @@ from ..landscape.types import PRNGKey, PyTree
 from ..landscape.validate import check_int, check_positive
 from . import _inputs
 from ._base import Integrator
+from ._default_key import default_key
 from ._engine import compile as engine_compile
 from ._engine import plan as engine_plan
 from ._engine.loop import Carry, Loop
@@ -69,7 +70,9 @@ def simulate(
         for landscapes of any dimension (user functions) any pytree, with `ensemble=True` when
         every leaf carries a leading particle axis.
       steps: number of steps >= 1.
-      key: random key for thermal and gradient noise (default `jax.random.key(0)`).
+      key: random key for thermal and gradient noise. None uses `jax.random.key(0)`; a
+        noisy run (temperature ≠ 0 or a `noise` model) without a key warns once per
+        process, since every such call then draws the same noise.
       noise: a gradient-noise model, the gradient estimator the step calls (`gaussian`,
         `minibatch`, ... of `optdyn.integrators`); default exact gradients.
       record_every: record every k-th step (and always the first and last); None records
@@ -116,14 +119,13 @@ def simulate(
         record_every = check_int("record_every", record_every)
     check_positive("bound", bound)
     x0, is_ensemble = _inputs.prepare_x0(x0, landscape, ensemble)
-    if key is None:
-        key = jax.random.key(0)
     if prng_impl not in ("counter", None):
         raise ValueError(
             f"prng_impl={prng_impl!r} is not allowed: use 'counter' (Threefry-2x32 in counter "
             "mode, fused into the step) or None (the key's own generator)."
         )
     noise = _inputs.default_noise() if noise is None else noise
+    key = default_key(key, integrator, noise)
     if (
         integrator.needs_grad_fn
         and integrator.sweep_size
@@ -176,8 +178,21 @@ def simulate(
             kinetic_energy=squeeze(traj.kinetic_energy),
             diverged_step=squeeze(traj.diverged_step),
             observed={k: squeeze(v) for k, v in traj.observed.items()},
+            final_state=_map(_one_particle(axis), traj.final_state),
         )
     return traj
+
+
+def _one_particle(axis: int):
+    """Drop the particle axis (of size 1) from a state leaf that has one; others as they are
+    (a step count shared by the ensemble, say)."""
+
+    def squeeze(a):
+        if jnp.ndim(a) > axis and jnp.shape(a)[axis] == 1:
+            return jnp.squeeze(a, axis)
+        return a
+
+    return squeeze
 
 
 def _run_impl(

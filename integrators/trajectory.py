@@ -26,7 +26,9 @@ class Trajectory(NamedTuple):
       steps: the step index of each record, a NumPy array `(n_records,)`.
       diverged_step: int32 `(*batch,)`: the step whose result was non-finite or outside
         `bound` (the particle is frozen from the step before), or -1 if it never diverged.
-      final_state: the integrator state after the last step (with batch axes).
+      final_state: the integrator state after the last step, with the batch axes of the
+        other fields: for one particle (no ensemble axis in `x0`) `final_state.params` has
+        the shape of `x0`, ready to feed back to the model.
       observed: `{name: values}` for the `observe` functions, each `(*batch, n_records, ...)`.
       stream: `{name: result}` of the streaming accumulators (`simulate(stream=...)`), each
         the accumulator's `finalize` of statistics gathered at every step inside the scan.
