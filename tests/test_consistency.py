@@ -85,5 +85,5 @@ def test_no_warning_with_a_key_or_without_noise():
     key = jax.random.key(3)
     assert not _key_warnings(lambda: itg.simulate(itg.langevin(1e-3), "rosenbrock", X, 3, key))
     assert not _key_warnings(lambda: itg.simulate(itg.sgd(1e-3), "rosenbrock", X, 3))
-    gradient_noise = itg.gaussian(1.0)  # a gradient-noise model counts as noise
-    assert _key_warnings(lambda: itg.simulate(itg.sgd(1e-3), "rosenbrock", X, 3, noise=gradient_noise))
+    noise = itg.gaussian(1.0)  # a gradient-noise model counts as noise
+    assert _key_warnings(lambda: itg.simulate(itg.sgd(1e-3), "rosenbrock", X, 3, noise=noise))
