@@ -3,21 +3,34 @@
 Every module `experiments/<name>.py` that defines `DESCRIPTION` (one line) and
 `run(config) -> dict` is an experiment; it writes `figures/<name>*.png` and
 `figures/<name>.json` and returns the JSON's numbers.
+
+    python -m optdyn.experiments list
+    python -m optdyn.experiments valley Kramers --quick --out /tmp/figs
+    python -m optdyn.experiments all
+
+Names are matched case-insensitively (a near miss gets "did you mean"); each experiment
+prints the files it wrote and its time, and a run of several prints a summary table.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
+import tempfile
 import time
 import traceback
+from pathlib import Path
 
 from .. import experiments
-from ..landscape.validate import check_choice
+from .. import integrators as itg
+from ..landscape.validate import check_choice, closest_name
 from . import compare
 from ._common import Config
+
+FORMATS = ("png", "pdf", "svg")
 
 
 def registry() -> dict[str, object]:
@@ -37,7 +50,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m optdyn.experiments",
         description="Render optdyn's experiments: figures and the numbers behind them.",
     )
-    parser.add_argument("name", help="an experiment name, 'all', or 'list'")
+    parser.add_argument(
+        "names", nargs="+", metavar="NAME", help="experiment names (any case), 'all', or 'list'"
+    )
     parser.add_argument("--quick", action="store_true", help="small, fast settings (smoke run)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--out", default="figures", help="output folder (default figures/)")
@@ -50,43 +65,115 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def resolve_names(names: list[str], available) -> list[str]:
+    """The experiments to run, in the order given, each once: case-insensitive names, 'all'.
+
+    Raises ValueError naming an unknown name, with the closest known one.
+    """
+    by_lower = {name.lower(): name for name in available}
+    chosen: list[str] = []
+    for given in names:
+        lowered = given.lower()
+        if lowered == "all":
+            found = list(available)
+        elif lowered in by_lower:
+            found = [by_lower[lowered]]
+        else:
+            hint = closest_name(lowered, [*by_lower, "all", "list"])
+            did_you_mean = f" Did you mean {hint!r}?" if hint else ""
+            raise ValueError(
+                f"experiment {given!r} is not known.{did_you_mean} Known: "
+                f"{', '.join(available)}, all, list (any case)."
+            )
+        chosen += [name for name in found if name not in chosen]
+    return chosen
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """'png, PDF' -> ('png', 'pdf'); ValueError for an empty list or an unknown format."""
+    formats = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
+    if not formats:
+        raise ValueError(f"--format={text!r} names no format: give one or more of png, pdf, svg.")
+    for fmt in formats:
+        check_choice("--format", fmt, FORMATS)
+    return formats
+
+
+def check_out(out: str) -> Path:
+    """Create the output folder if missing and check it is a writable directory, before any
+    compute; ValueError otherwise."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out={out!r} is a file, not a directory: give a folder to write to.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise ValueError(f"--out={out!r} is not a writable directory: {err.strerror}.") from None
+    return path
+
+
+def _written(out: Path, name: str, since: float) -> list[str]:
+    """Files `<name>.json` and `<name>*.<fmt>` in `out` written by this run."""
+    files = [
+        p
+        for p in sorted(out.glob(f"{name}*"))
+        if p.is_file() and not p.name.startswith(".") and p.stat().st_mtime >= since
+    ]
+    return [os.path.relpath(p) if not os.path.isabs(out) else str(p) for p in files]
+
+
+def _summary(rows: list[tuple[str, str, float, int]], total: float) -> str:
+    width = max([len("experiment")] + [len(r[0]) for r in rows])
+    lines = [f"{'experiment':<{width}}  status  seconds  files"]
+    lines += [f"{n:<{width}}  {s:<6}  {t:7.1f}  {f:5d}" for n, s, t, f in rows]
+    lines.append(f"{'total':<{width}}  {'':<6}  {total:7.1f}  {sum(r[3] for r in rows):5d}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "compare" and "--optimizer" in " ".join(argv):  # its own arguments
         return compare.main(argv[1:])
     args = _parser().parse_args(argv)
-    formats = tuple(f.strip().lower() for f in args.format.split(",") if f.strip())
     try:
-        for fmt in formats:
-            check_choice("--format", fmt, ("png", "pdf", "svg"))
+        formats = parse_formats(args.format)
         available = registry()
-        if args.name == "list":
+        if [n.lower() for n in args.names] == ["list"]:
             width = max(map(len, available), default=0)
             for name, module in available.items():
                 print(f"{name:<{width}}  {module.DESCRIPTION}")
             return 0
-        names = (
-            list(available)
-            if args.name == "all"
-            else [check_choice("experiment", args.name, [*available, "all", "list"])]
-        )
+        names = resolve_names(args.names, available)
+        out = check_out(args.out)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     config = Config(
         quick=args.quick, seed=args.seed, out=args.out, formats=formats, animate=args.animate
     )
-    failed = []
+    if sys.stdout.isatty():  # a progress bar for long runs when someone is watching
+        itg.set_progress_default(True)
+    rows, start_all = [], time.perf_counter()
     for name in names:
-        start = time.perf_counter()
+        start, stamp = time.perf_counter(), time.time() - 1.0  # mtime granularity
         print(f"[{name}] running{' (quick)' if config.quick else ''} ...", flush=True)
         try:
             available[name].run(config)
         except Exception:  # report and go on with the others; exit non-zero at the end
             traceback.print_exc()
-            failed.append(name)
+            rows.append((name, "FAILED", time.perf_counter() - start, 0))
             continue
-        print(f"[{name}] done in {time.perf_counter() - start:.1f} s", flush=True)
+        seconds = time.perf_counter() - start
+        files = _written(out, name, stamp)
+        for path in files:
+            print(f"[{name}] wrote {path}", flush=True)
+        print(f"[{name}] done in {seconds:.1f} s", flush=True)
+        rows.append((name, "ok", seconds, len(files)))
+    if len(rows) > 1:
+        print("\n" + _summary(rows, time.perf_counter() - start_all), flush=True)
+    failed = [name for name, status, *_ in rows if status != "ok"]
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         return 1

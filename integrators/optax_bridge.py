@@ -24,18 +24,21 @@ class OptaxState(NamedTuple):
 def from_optax(transformation: optax.GradientTransformation) -> Integrator:
     """Wrap an optax `GradientTransformation` as a zero-temperature integrator.
 
-    θ_{k+1} = θ_k + u_k with (u_k, s_{k+1}) = transformation.update(∇L(θ_k), s_k, θ_k).
-    The ensemble shares one optax state, which is exact for elementwise transformations
-    (sgd, adam, rmsprop, ...); for transformations that couple coordinates (global-norm
-    clipping, say) simulate one particle at a time.
+    θ_{k+1} = θ_k + u_k with (u_k, s_{k+1}) = transformation.update(∇L(θ_k), s_k, θ_k),
+    one optax state s per particle: `init` and `step` take the ensemble (a leading particle
+    axis on every leaf, as `simulate` passes it) and vmap the transformation over that axis.
+    So an ensemble member follows the same path as that particle run alone, whatever the
+    chain: `optax.clip_by_global_norm` clips each particle by its own gradient norm.
     """
+    per_particle_init = jax.vmap(transformation.init)
+    per_particle_update = jax.vmap(transformation.update)
 
     def init(params):
-        return OptaxState(params, transformation.init(params), step_count())
+        return OptaxState(params, per_particle_init(params), step_count())
 
     def step(state, grads, key):
         del key
-        updates, opt_state = transformation.update(grads, state.opt_state, state.params)
+        updates, opt_state = per_particle_update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         return OptaxState(params, opt_state, increment(state.count))
 

@@ -25,6 +25,7 @@ from . import _inputs
 from . import progress as progress_bar
 from . import stopping as stop_rule
 from ._base import Integrator
+from ._default_key import default_key
 from ._engine import compile as engine_compile
 from ._engine import plan as engine_plan
 from ._engine.loop import Carry, Loop
@@ -81,7 +82,9 @@ def simulate(
         for landscapes of any dimension (user functions) any pytree, with `ensemble=True` when
         every leaf carries a leading particle axis.
       steps: number of steps >= 1.
-      key: random key for thermal and gradient noise (default `jax.random.key(0)`).
+      key: random key for thermal and gradient noise. None uses `jax.random.key(0)`; a
+        noisy run (temperature ≠ 0 or a `noise` model) without a key warns once per
+        process, since every such call then draws the same noise.
       noise: a gradient-noise model, the gradient estimator the step calls (`gaussian`,
         `minibatch`, ... of `optdyn.integrators`); default exact gradients.
       record_every: record every k-th step (and always the first and last); None records
@@ -146,7 +149,7 @@ def simulate(
         carried = _check_resume(resume, integrator.sweep_size, stop)
         start = carried.step
         key = carried.run_key() if key is None else key
-        x0 = resume.final_state.params
+        x0 = carried.state.params  # with its particle axis, even for one particle
         if integrator.sweep_size:  # the start position without the sweep axis (shapes only)
             x0 = _map(lambda a: a[0], x0)
         ensemble = True
@@ -158,13 +161,14 @@ def simulate(
         is_ensemble = carried.ensemble
     if stop is not None:
         _check_stop(stop, observe, record_every)
-    key = jax.random.key(0) if key is None else check_key("key", key)
+    key = None if key is None else check_key("key", key)  # None: `default_key` below
     if prng_impl not in ("counter", None):
         raise ValueError(
             f"prng_impl={prng_impl!r} is not allowed: use 'counter' (Threefry-2x32 in counter "
             "mode, fused into the step) or None (the key's own generator)."
         )
     noise = _inputs.default_noise() if noise is None else noise
+    key = default_key(key, integrator, noise)
     if (
         integrator.needs_grad_fn
         and integrator.sweep_size
@@ -198,7 +202,7 @@ def simulate(
     if carried is not None:
         resumed = (
             Carry(
-                resume.final_state,
+                carried.state,
                 carried.noise_state,
                 carried.alive,
                 carried.diverged_step,
@@ -249,6 +253,7 @@ def simulate(
             kinetic_energy=squeeze(traj.kinetic_energy),
             diverged_step=squeeze(traj.diverged_step),
             observed={k: squeeze(v) for k, v in traj.observed.items()},
+            final_state=_map(_one_particle(axis), traj.final_state),
         )
     return traj
 
@@ -287,6 +292,18 @@ def _check_stop(stop, observe, record_every) -> None:
         )
     if record_every is None:
         raise ValueError("stop needs records: record_every=None records nothing to watch.")
+
+
+def _one_particle(axis: int):
+    """Drop the particle axis (of size 1) from a state leaf that has one; others as they are
+    (a step count shared by the ensemble, say)."""
+
+    def squeeze(a):
+        if jnp.ndim(a) > axis and jnp.shape(a)[axis] == 1:
+            return jnp.squeeze(a, axis)
+        return a
+
+    return squeeze
 
 
 def _run_impl(
@@ -446,6 +463,7 @@ def _run_impl(
         carry.diverged_step,
         carry.acc,
         watch,
+        carry.state,
     )
     return Trajectory(
         positions=records["positions"],

@@ -29,6 +29,8 @@ class ResumeState:
       diverged_step: int32 `(*batch,)`, as `Trajectory.diverged_step`.
       acc: the streaming accumulators before `finalize`.
       stop: the stopping rule's `StopState` (None without a rule).
+      state: the optimizer's final state with its particle axis (`Trajectory.final_state`
+        drops that axis for one particle).
     """
 
     step: int = dataclasses.field(metadata={"static": True})
@@ -40,6 +42,7 @@ class ResumeState:
     diverged_step: jax.Array
     acc: dict
     stop: Any = None
+    state: Any = None
 
     def _replace(self, **changes) -> ResumeState:
         return dataclasses.replace(self, **changes)
@@ -67,7 +70,9 @@ class Trajectory(NamedTuple):
       steps: the step index of each record, a NumPy array `(n_records,)`.
       diverged_step: int32 `(*batch,)`: the step whose result was non-finite or outside
         `bound` (the particle is frozen from the step before), or -1 if it never diverged.
-      final_state: the integrator state after the last step (with batch axes).
+      final_state: the integrator state after the last step, with the batch axes of the
+        other fields: for one particle (no ensemble axis in `x0`) `final_state.params` has
+        the shape of `x0`, ready to feed back to the model.
       observed: `{name: values}` for the `observe` functions, each `(*batch, n_records, ...)`.
       stream: `{name: result}` of the streaming accumulators (`simulate(stream=...)`), each
         the accumulator's `finalize` of statistics gathered at every step inside the scan.

@@ -1,0 +1,136 @@
+"""The command line and the files it writes: names, checks before compute, what it prints,
+file modes, temporary files, and byte-identical re-renders."""
+
+import os
+import time
+import types
+
+import pytest
+
+from optdyn.experiments import _cli, _common
+from optdyn.experiments._common import Config
+
+
+def _fake(name, fail=False):
+    """A stand-in experiment that writes one JSON (or fails) in no time."""
+
+    def run(config):
+        if fail:
+            raise RuntimeError("boom")
+        return {"x": 1.0}
+
+    def run_and_save(config):
+        data = run(config)
+        _common.save_json(data, config, name)
+        return data
+
+    return types.SimpleNamespace(DESCRIPTION=name, run=run_and_save)
+
+
+@pytest.fixture
+def fake_registry(monkeypatch):
+    fakes = {"alpha": _fake("alpha"), "beta_gamma": _fake("beta_gamma"), "bad": _fake("bad", True)}
+    monkeypatch.setattr(_cli, "registry", lambda: fakes)
+    return fakes
+
+
+def test_names_any_case_several_per_call_each_once(fake_registry):
+    assert _cli.resolve_names(["ALPHA", "beta_gamma", "alpha"], fake_registry) == [
+        "alpha",
+        "beta_gamma",
+    ]
+    assert _cli.resolve_names(["Alpha", "All"], fake_registry) == ["alpha", "beta_gamma", "bad"]
+    with pytest.raises(ValueError, match=r"'BETA_GAMA' is not known\. Did you mean 'beta_gamma'"):
+        _cli.resolve_names(["BETA_GAMA"], fake_registry)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["alpha", "--format", ""], "names no format"),
+        (["alpha", "--format", " , "], "names no format"),
+        (["alpha", "--format", "png,gif"], "--format='gif' is not known"),
+        (["alpah"], "Did you mean 'alpha'"),
+    ],
+)
+def test_bad_arguments_exit_2_before_any_compute(fake_registry, tmp_path, capsys, args, message):
+    assert _cli.main([*args, "--out", str(tmp_path / "out")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # refused before the output folder was made
+
+
+def test_out_must_be_a_writable_directory(fake_registry, tmp_path, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    for out in (a_file, a_file / "below"):
+        assert _cli.main(["alpha", "--out", str(out)]) == 2
+        assert f"--out={str(out)!r}" in capsys.readouterr().err
+    created = tmp_path / "new" / "folder"
+    assert _cli.main(["alpha", "--out", str(created)]) == 0
+    assert (created / "alpha.json").exists()
+
+
+def test_prints_paths_times_and_a_summary(fake_registry, tmp_path, capsys):
+    assert _cli.main(["all", "--out", str(tmp_path)]) == 1  # "bad" fails, the others run
+    out, err = capsys.readouterr()
+    assert f"[alpha] wrote {tmp_path / 'alpha.json'}" in out
+    assert "[beta_gamma] done in" in out
+    assert "RuntimeError: boom" in err and "failed: bad" in err
+    table = out[out.index("experiment  status") :].splitlines()
+    assert [line.split()[:2] for line in table[1:]] == [
+        ["alpha", "ok"],
+        ["beta_gamma", "ok"],
+        ["bad", "FAILED"],
+        ["total", "0.0"],
+    ]
+    assert table[-1].split()[-1] == "2"  # files written in all
+
+
+def test_files_get_the_umask_mode_and_leave_no_temporaries(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        path = _common.save_json({"a": 1.0}, Config(out=str(tmp_path)), "modes")
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == 0o644
+    target = tmp_path / "t.json"
+
+    def failing(tmp):
+        open(tmp, "w").write("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _common._atomic_write(target, failing)
+    assert sorted(os.listdir(tmp_path)) == ["modes.json"]
+    # A run killed between write and rename (SIGKILL: no handler runs) leaves a temporary
+    # file; the next write to that target removes it once it is stale, not one in flight.
+    stale = tmp_path / f"{_common.TMP_PREFIX}t.json.abc123"
+    fresh = tmp_path / f"{_common.TMP_PREFIX}t.json.def456"
+    stale.write_text("killed")
+    fresh.write_text("in flight")
+    old = time.time() - 2 * _common.STALE_SECONDS
+    os.utime(stale, (old, old))
+    _common._atomic_write(target, lambda tmp: open(tmp, "w").write("{}"))
+    assert sorted(os.listdir(tmp_path)) == sorted(["modes.json", "t.json", fresh.name])
+
+
+def test_json_keeps_four_significant_digits_and_no_timings(tmp_path):
+    data = {"x": 0.123456789, "tiny": 1.23456e-17, "n": 7, "runtime_s": 3.2, "nan": float("nan")}
+    path = _common.save_json(data, Config(out=str(tmp_path)), "digits")
+    assert (
+        path.read_text() == '{\n  "x": 0.1235,\n  "tiny": 1.235e-17,\n  "n": 7,\n  "nan": null\n}\n'
+    )
+
+
+@pytest.mark.slow
+def test_two_renders_of_a_quick_experiment_are_byte_identical(tmp_path, capsys):
+    first, second = tmp_path / "first", tmp_path / "second"
+    for out in (first, second):
+        assert _cli.main(["STABILITY", "--quick", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"[stability] wrote {first / 'stability.json'}" in printed
+    names = sorted(os.listdir(first))
+    assert "stability.json" in names and "stability.png" in names
+    assert names == sorted(os.listdir(second))
+    for name in names:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
