@@ -41,7 +41,8 @@ import numpy as np
 
 from .. import integrators as itg
 from .. import landscape as ls
-from ._common import COLORS, Config, plot_landscape, save_figure, save_json
+from ._common import Config, save_figure, save_json
+from .plotting import COLORS, plot_landscape
 
 DESCRIPTION = "Adam's step-size memory: v̂ forgets over −1/ln β₂ steps; AdaGrad never forgets"
 ORDER = 26

@@ -40,7 +40,8 @@ import numpy as np
 from .. import integrators as itg
 from .. import landscape as ls
 from ..integrators import schedules
-from ._common import Config, plot_landscape, save_figure, save_json
+from ._common import Config, save_figure, save_json
+from .plotting import plot_landscape
 
 DESCRIPTION = "LR annealing is simulated annealing: P(global basin) under four schedules"
 ORDER = 24

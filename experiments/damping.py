@@ -34,7 +34,8 @@ from scipy.linalg import expm
 from .. import integrators as itg
 from .. import landscape as ls
 from . import _damping_theory as th
-from ._common import COLORS, Config, save_figure, save_json
+from ._common import Config, save_figure, save_json
+from .plotting import COLORS
 
 DESCRIPTION = "momentum as a damped oscillator: phase portraits, rates vs β, stability, energy"
 ORDER = 10

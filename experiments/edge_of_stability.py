@@ -27,7 +27,8 @@ from .. import integrators as itg
 from ..landscape.curvature import adam_preconditioned_sharpness, sharpness
 from ..landscape.data import digits
 from ..landscape.mlp import from_loss, mlp
-from ._common import COLORS, Config, save_figure, save_json
+from ._common import Config, save_figure, save_json
+from .plotting import COLORS
 
 DESCRIPTION = "full-batch GD, momentum, Adam: sharpness rises to 2/η, (2+2β)/η, 38/η and hovers"
 ORDER = 41

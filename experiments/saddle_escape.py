@@ -41,7 +41,8 @@ from scipy import integrate, optimize, special
 from .. import integrators as itg
 from .. import landscape as ls
 from . import _damping_theory as th
-from ._common import COLORS, Config, save_figure, save_json
+from ._common import Config, save_figure, save_json
+from .plotting import COLORS
 
 DESCRIPTION = "saddle escape time vs offset ε and temperature T: GD, SGD, momentum, Adam"
 ORDER = 11

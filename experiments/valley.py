@@ -28,7 +28,8 @@ import numpy as np
 from .. import integrators as itg
 from .. import landscape as ls
 from . import _damping_theory as th
-from ._common import COLORS, Config, plot_landscape, save_figure, save_json
+from ._common import Config, save_figure, save_json
+from .plotting import COLORS, plot_landscape
 
 DESCRIPTION = "steps to a tolerance vs condition number κ: GD ∝ κ, heavy ball ∝ √κ, Adam"
 ORDER = 12
