@@ -2,6 +2,7 @@
 
 Compare optimizers on your own function without rewriting the contour code::
 
+    import jax.numpy as jnp
     import matplotlib.pyplot as plt
     from optdyn import integrators as itg, landscape as ls
     from optdyn.experiments import plotting
@@ -9,7 +10,7 @@ Compare optimizers on your own function without rewriting the contour code::
     U = ls.rosenbrock()
     fig, (ax, ax_loss) = plt.subplots(1, 2, figsize=(10, 4))
     cs, label = plotting.plot_landscape(ax, U)
-    traj = itg.simulate(itg.adam(lr=0.02), U, [-1.5, 2.0], 2000)
+    traj = itg.simulate(itg.adam(lr=0.02), U, jnp.array([-1.5, 2.0]), 2000)
     plotting.plot_path(ax, traj.positions, color=plotting.COLORS["adam"], label="Adam")
 
 Every function takes a Matplotlib `Axes` and returns what it drew, so a caller can add
@@ -201,7 +202,8 @@ def plot_path(
 
 
 def plot_ensemble(ax, positions, *, color, label: str | None = None, max_paths: int = 50, **kw):
-    """An ensemble: faint paths (shape (steps, n, ≥2)) or a point cloud (shape (n, ≥2)).
+    """An ensemble: faint paths (shape (n, steps, ≥2), as `Trajectory.positions`) or a point
+    cloud (shape (n, ≥2)).
 
     At most `max_paths` paths are drawn (the first ones); a cloud is drawn whole.
 
@@ -215,8 +217,8 @@ def plot_ensemble(ax, positions, *, color, label: str | None = None, max_paths: 
         return ax.scatter(pos[:, 0], pos[:, 1], color=color, label=label, lw=0, **kw)
     kw.setdefault("lw", 0.6)
     kw.setdefault("alpha", 0.35)
-    shown = pos[:, :max_paths]
-    lines = ax.plot(shown[..., 0], shown[..., 1], color=color, **kw)
+    shown = pos[:max_paths]
+    lines = ax.plot(shown[..., 0].T, shown[..., 1].T, color=color, **kw)
     lines[0].set_label(label)
     return lines[0]
 
@@ -235,7 +237,7 @@ def plot_loss_bands(
 
     Args:
         steps: shape (T,).
-        losses: shape (T, n), one column per particle (NaN-free rows are used as they are).
+        losses: shape (n, T), one row per particle (as `Trajectory.loss`); NaNs are skipped.
         quantiles: the band's lower and upper quantile (default the 10–90% band).
 
     Returns:
@@ -244,11 +246,11 @@ def plot_loss_bands(
     steps = np.asarray(steps)
     losses = np.asarray(losses)
     if losses.ndim == 1:
-        losses = losses[:, None]
+        losses = losses[None, :]
     lo, hi = quantiles
     if not 0.0 <= lo < hi <= 1.0:
         raise ValueError(f"quantiles must satisfy 0 <= lower < upper <= 1; got {quantiles!r}")
-    q = np.nanquantile(losses, [lo, 0.5, hi], axis=1)
+    q = np.nanquantile(losses, [lo, 0.5, hi], axis=0)
     kwargs.setdefault("lw", 1.6)
     (line,) = ax.plot(steps, q[1], color=color, label=label, **kwargs)
     band = ax.fill_between(steps, q[0], q[2], color=color, alpha=0.2, lw=0)
