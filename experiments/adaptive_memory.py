@@ -41,7 +41,8 @@ import numpy as np
 
 from .. import integrators as itg
 from .. import landscape as ls
-from ._common import COLORS, Config, plot_landscape, save_figure, save_json
+from ._common import Config, save_figure, save_json
+from .plotting import COLORS, plot_landscape
 
 DESCRIPTION = "Adam's step-size memory: v̂ forgets over −1/ln β₂ steps; AdaGrad never forgets"
 ORDER = 26
@@ -218,7 +219,7 @@ def _plot(data, adam, spikes, config) -> None:
             dt[1:],
             color=colors[i],
             lw=1.4,
-            label=f"Δt_{i} (gradient-noise variance {NOISE[i]:g})",
+            label=rf"$\Delta t_{i}$ (gradient-noise variance {NOISE[i]:g})",
         )
         after = k[k0:]
         ax_dt.semilogy(
@@ -227,7 +228,7 @@ def _plot(data, adam, spikes, config) -> None:
             "--",
             color="black",
             lw=1.0,
-            label="η/√(v̂_{k₀} β₂^{k−k₀}) (memory fades)" if i == 0 else None,
+            label=r"$\eta/\sqrt{\hat v_{k_0}\,\beta_2^{k-k_0}}$ (memory fades)" if i == 0 else None,
         )
     for i in range(2):
         ax_dt.axhline(
@@ -235,28 +236,30 @@ def _plot(data, adam, spikes, config) -> None:
             color=colors[i],
             ls=":",
             lw=1.0,
-            label="new steady state η/(10⁻³σ_i)" if i == 0 else None,
+            label=r"new steady state $\eta/(10^{-3}\sigma_i)$" if i == 0 else None,
         )
-    ax_dt.axvline(k0, color="gray", ls="-.", lw=1.0, label=f"k₀: loss × {DROP:g}")
+    ax_dt.axvline(k0, color="gray", ls="-.", lw=1.0, label=rf"$k_0$: loss $\times$ {DROP:g}")
     ax_dt.set_ylim(0.3 * LR / math.sqrt(NOISE[1]), 5 * LR / (DROP * math.sqrt(NOISE[0])))
     ax_dt.set_xlabel("step k")
-    ax_dt.set_ylabel("effective time step Δt_i = η/(√v̂_i + ε)")
+    ax_dt.set_ylabel(r"effective time step $\Delta t_i = \eta/(\sqrt{\hat v_i} + \epsilon)$")
     ax_dt.set_title(f"(a) Adam (β₂ = {b2:g}) on the noisy valley: per-coordinate steps")
     ax_dt.set_xlim(k0 - 1500, k0 + 1500)
     ax_dt.grid(alpha=0.3, which="both")
     ax_dt.legend(fontsize=8.5, loc="upper left")
 
     n_show = 700
-    cmap = plt.get_cmap("viridis")
+    cmap = plt.get_cmap("plasma")  # stops at orange: no yellow on white
     for jj, b in enumerate(BETA2):
-        c = cmap(jj / (len(BETA2) - 1))
+        c = cmap(0.75 * jj / (len(BETA2) - 1))
         v = adam["nu"][k0 : k0 + n_show + 1, jj, 1]
         n = np.arange(v.size)
         ax_v.semilogy(n, v / v[0], color=c, lw=1.8, label=f"β₂ = {b:g}")
-        ax_v.semilogy(n, b**n, "--", color="black", lw=0.9, label="β₂^{k−k₀}" if jj == 0 else None)
+        ax_v.semilogy(
+            n, b**n, "--", color="black", lw=0.9, label=r"$\beta_2^{k-k_0}$" if jj == 0 else None
+        )
     ax_v.set_ylim(1e-6, 2)
     ax_v.set_xlabel("steps since the drop, k − k₀")
-    ax_v.set_ylabel("v_k / v_{k₀} (Adam's second moment, coordinate 1)")
+    ax_v.set_ylabel(r"$v_k / v_{k_0}$ (Adam's second moment, coordinate 1)")
     ax_v.set_title("(b) the second moment forgets the old scale geometrically")
     ax_v.grid(alpha=0.3, which="both")
     ax_v.legend(fontsize=8.5)
@@ -265,8 +268,17 @@ def _plot(data, adam, spikes, config) -> None:
     tt = np.array([f["tau_theory"] for f in fits])
     tf = np.array([f["tau_fit"] for f in fits])
     line = np.logspace(np.log10(tt.min() / 1.5), np.log10(tt.max() * 1.5), 20)
-    ax_fit.loglog(line, line, color=COLORS["theory"], lw=1.2, label="τ_fit = −1/ln β₂")
-    ax_fit.loglog(line, line + 0.5, ":", color="gray", lw=1.2, label="1/(1 − β₂) ≈ −1/ln β₂ + ½")
+    ax_fit.loglog(
+        line, line, color=COLORS["theory"], lw=1.2, label=r"$\tau_{\rm fit} = -1/\ln\beta_2$"
+    )
+    ax_fit.loglog(
+        line,
+        line + 0.5,
+        ":",
+        color="gray",
+        lw=1.2,
+        label=r"$1/(1-\beta_2) \approx -1/\ln\beta_2 + \frac{1}{2}$",
+    )
     for i, marker in ((0, "o"), (1, "s")):
         sel = np.array([f["coordinate"] == i for f in fits])
         ax_fit.loglog(
@@ -309,10 +321,10 @@ def _plot(data, adam, spikes, config) -> None:
         sp["rmsprop_recovery_steps"],
         color=COLORS["rmsprop"],
         ls=":",
-        label=f"RMSprop forgets the spike: k* = {sp['rmsprop_recovery_steps']:.0f}",
+        label=rf"RMSprop forgets the spike: $k^*$ = {sp['rmsprop_recovery_steps']:.0f}",
     )
     ax_loss.set_xlabel("step k")
-    ax_loss.set_ylabel("loss U(θ_k)")
+    ax_loss.set_ylabel(r"loss $U(\theta_k)$")
     ax_loss.set_title(f"(d) one gradient ×{sp['factor']:g} at step 0: AdaGrad stalls")
     ax_loss.grid(alpha=0.3, which="both")
     ax_loss.legend(fontsize=8.5)
@@ -321,16 +333,22 @@ def _plot(data, adam, spikes, config) -> None:
     for kind, eta, eps in (("adagrad", 0.01, 1e-7), ("rmsprop", 0.01, 1e-8)):
         r = spikes[(kind, "spike")]
         dt = eta / np.sqrt(r["moment"][:, 0] + eps)
-        name = "AdaGrad η/√(G + ε)" if kind == "adagrad" else "RMSprop η/√(v + ε)"
+        name = (
+            r"AdaGrad $\eta/\sqrt{G + \epsilon}$"
+            if kind == "adagrad"
+            else r"RMSprop $\eta/\sqrt{v + \epsilon}$"
+        )
         ax_step.semilogy(
             steps[1:], dt[1:], color=COLORS[kind], lw=3.5, alpha=0.7, label=f"{name}, spike"
         )
-    ax_step.axhline(
-        sp["adagrad_step_after_spike"][0],
+    every = steps[1::100]  # theory as sparse markers, so AdaGrad's line stays visible under it
+    ax_step.semilogy(
+        every,
+        np.full(every.shape, sp["adagrad_step_after_spike"][0]),
+        "x",
         color="black",
-        ls="--",
-        lw=1.0,
-        label="η/√(G₀ + g_s²): AdaGrad's frozen step",
+        ms=6,
+        label=r"$\eta/\sqrt{G_0 + g_s^2}$: AdaGrad's frozen step",
     )
     rho = 0.9
     g_s2 = (sp["factor"] * np.asarray(sp["first_gradient"][0])) ** 2
@@ -341,7 +359,7 @@ def _plot(data, adam, spikes, config) -> None:
         ":",
         color="black",
         lw=1.2,
-        label="η/√((1 − ρ) g_s² ρ^{k−1}): RMSprop forgets",
+        label=r"$\eta/\sqrt{(1-\rho)\,g_s^2\,\rho^{k-1}}$: RMSprop forgets",
     )
     ax_step.set_xlabel("step k")
     ax_step.set_ylabel("effective time step of coordinate 0")
@@ -358,6 +376,7 @@ def _plot(data, adam, spikes, config) -> None:
             "-",
             color=COLORS[kind],
             lw=1.8,
+            zorder=5 if kind == "adagrad" else 4,
             label="AdaGrad, spike (stuck near the start)"
             if kind == "adagrad"
             else "RMSprop, spike",
@@ -369,6 +388,18 @@ def _plot(data, adam, spikes, config) -> None:
         mec="black",
         ms=8,
         label="start",
+        zorder=3,
+    )
+    end = spikes[("adagrad", "spike")]["positions"][-1]
+    ax_path.plot(*end[:2], "o", color=COLORS["adagrad"], mec="white", ms=7, zorder=7)
+    ax_path.annotate(
+        f"AdaGrad after {sp['steps']} steps",
+        end[:2],
+        xytext=(25, 25),
+        textcoords="offset points",
+        color="white",
+        fontsize=9,
+        arrowprops=dict(arrowstyle="->", color="white"),
     )
     ax_path.set_title(f"(f) paths on the valley over {sp['steps']} steps")
     ax_path.legend(fontsize=8.5, loc="lower right")

@@ -19,7 +19,7 @@ from matplotlib import animation as mpl_animation
 
 from .. import integrators as itg
 from ..landscape.validate import check_int
-from ._common import plot_landscape
+from .plotting import plot_landscape
 
 
 def _groups(traj) -> dict[str, np.ndarray]:

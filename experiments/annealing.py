@@ -40,7 +40,8 @@ import numpy as np
 from .. import integrators as itg
 from .. import landscape as ls
 from ..integrators import schedules
-from ._common import Config, plot_landscape, save_figure, save_json
+from ._common import Config, save_figure, save_json
+from .plotting import plot_landscape
 
 DESCRIPTION = "LR annealing is simulated annealing: P(global basin) under four schedules"
 ORDER = 24
@@ -263,9 +264,10 @@ def run(config: Config) -> dict:
 
 
 LABELS = {
-    "temperature": "temperature schedule T_k (fixed η)",
-    "learning_rate": "learning-rate schedule η_k (SGD, T_k = η_kσ²/2)",
+    "temperature": r"temperature schedule $T_k$ (fixed $\eta$)",
+    "learning_rate": r"learning-rate schedule $\eta_k$ (SGD, $T_k = \eta_k\sigma^2/2$)",
 }
+TITLES = {"rastrigin": "Rastrigin", "muller_brown": "Müller–Brown"}
 FAMILY_COLORS = {"temperature": "tab:orange", "learning_rate": "tab:blue"}
 
 
@@ -275,15 +277,22 @@ def _plot(data: dict, finals: dict, config: Config) -> None:
     )
     for row, (name, d) in zip(axes, data.items(), strict=True):
         ax_s, ax_b, ax_x = row
+        title = TITLES.get(name, name)
         steps, T0 = d["steps"], d["T0"]
         k = np.arange(steps + 1)
         for sched, c in zip(
             SCHEDULES, ["black", "tab:red", "tab:green", "tab:purple"], strict=True
         ):
-            ax_s.plot(k, tabulate(sched, T0, steps), color=c, lw=1.6, label=sched)
+            label = sched
+            if sched == "logarithmic":  # Hajek: converges iff c ≥ d*, the deepest local well
+                label = (
+                    rf"logarithmic $c/\log(k+2)$: c = {d['log_schedule_c']:.1f},"
+                    f" d* ≈ {d['hajek_depth']:g}"
+                )
+            ax_s.plot(k, tabulate(sched, T0, steps), color=c, lw=1.6, label=label)
         ax_s.set_xlabel("step k")
-        ax_s.set_ylabel("temperature T_k  (= η_kσ²/2 for the η schedules)")
-        ax_s.set_title(f"{name}: schedules from T₀ = {T0:g} over K = {steps} steps")
+        ax_s.set_ylabel(r"temperature $T_k$  ($= \eta_k\sigma^2/2$ for the $\eta$ schedules)")
+        ax_s.set_title(f"{title}: schedules from T₀ = {T0:g} over K = {steps} steps")
         ax_s.grid(alpha=0.3)
         ax_s.legend(fontsize=9)
 
@@ -318,7 +327,7 @@ def _plot(data: dict, finals: dict, config: Config) -> None:
                     color="black",
                     ms=22,
                     mew=2.2,
-                    label="Boltzmann P(global basin) at the final T" if both else None,
+                    label="Boltzmann P(global basin) at the schedule's final T" if both else None,
                 )
                 ax_b.text(
                     pos,
@@ -337,11 +346,13 @@ def _plot(data: dict, finals: dict, config: Config) -> None:
             ax_b.set_ylim(max(1e-4, p_min / 3), 4.0)
         else:
             ax_b.set_ylim(0, 1.3)
-        ax_b.set_title(f"{name}: N = {d['n']:,} particles, equal budgets of {steps} steps")
+        ax_b.set_title(f"{title}: N = {d['n']:,} particles, equal budgets of {steps} steps")
         ax_b.grid(alpha=0.3, axis="y", which="both")
         ax_b.legend(fontsize=8, loc="upper left")
 
-        plot_landscape(ax_x, landscape(name))
+        # Müller–Brown's wells sit 100s below walls of 1000s: log contours show them.
+        cs, clabel = plot_landscape(ax_x, landscape(name), log=name == "muller_brown")
+        fig.colorbar(cs, ax=ax_x, label=clabel, shrink=0.85)
         shown = 1500
         pts = finals[name][("constant", "temperature")][:shown]
         ax_x.scatter(
@@ -360,49 +371,35 @@ def _plot(data: dict, finals: dict, config: Config) -> None:
             edgecolor="black",
             label=f"end points, constant T = {d['T0']:g} (first {shown})",
         )
-        # Cosine cooling ends at T = 0, on the minima: one bubble per minimum, area ∝ count.
+        # Cosine cooling ends at T = 0, on the minima: one ring per minimum, area ∝ count,
+        # hollow and under the minimum markers, so no ring hides a minimum.
         ends = np.round(finals[name][("cosine", "temperature")], 2)
         where, counts = np.unique(ends, axis=0, return_counts=True)
         keep = counts >= 0.002 * counts.sum()
         ax_x.scatter(
             where[keep, 0],
             where[keep, 1],
-            s=2500 * counts[keep] / counts.sum(),
-            color="tab:red",
-            edgecolor="black",
-            alpha=0.75,
-            zorder=6,
+            s=900 * counts[keep] / counts.sum(),
+            facecolor="none",
+            edgecolor="tab:red",
+            linewidths=2.0,
+            zorder=5,
         )
         ax_x.scatter(
             [],
             [],
-            s=40,
-            color="tab:red",
-            edgecolor="black",
-            alpha=0.75,
-            label="end points, cosine T → 0 (area ∝ fraction)",
+            s=60,
+            facecolor="none",
+            edgecolor="tab:red",
+            linewidths=2.0,
+            label="end points, cosine T → 0 (ring area ∝ fraction)",
         )
-        ax_x.set_title(f"{name}: where particles end (constant vs cosine T)")
-        ax_x.legend(fontsize=8, loc="upper right", framealpha=0.9)
+        ax_x.set_title(f"{title}: where particles end (constant vs cosine T)")
+        ax_x.legend(fontsize=8, loc="upper right" if name == "rastrigin" else "lower left")
     fig.suptitle(
         "Annealing: learning-rate decay is simulated annealing "
         "(logarithmic cooling finds the global minimum only as k → ∞)",
         fontsize=13,
     )
-    notes = ", ".join(
-        f"{name}: c = {d['log_schedule_c']:.1f} vs d* ≈ {d['hajek_depth']:g}"
-        for name, d in data.items()
-    )
-    fig.text(
-        0.5,
-        0.005,
-        "Black bars: Boltzmann probability of the global basin at each schedule's final "
-        "temperature (the equilibrium / infinitely slow limit; the prediction for constant T). "
-        "Logarithmic cooling T_k = c/log(k + 2) converges to the global minimum iff "
-        f"c ≥ d*, the deepest non-global well (Geman & Geman 1984; Hajek 1988): {notes}.",
-        ha="center",
-        fontsize=9,
-        wrap=True,
-    )
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.tight_layout()
     save_figure(fig, config, "annealing")

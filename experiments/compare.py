@@ -34,10 +34,11 @@ import numpy as np
 from .. import integrators as itg
 from .. import landscape as ls
 from ..landscape.validate import check_int, check_positive, check_real
-from ._common import COLORS, Config, plot_landscape, save_figure, save_json
+from ._common import Config, save_figure, save_json
 from ._protocol import median_interval, parse_optimizer, resolve_landscape, starts
 from ._protocol import steps_to_target as _steps_to_target
 from .animation import animate
+from .plotting import COLORS, plot_landscape
 
 DESCRIPTION = (
     "fair comparison: GD vs heavy ball vs Adam, rates tuned on some seeds, shown on others"

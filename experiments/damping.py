@@ -34,7 +34,8 @@ from scipy.linalg import expm
 from .. import integrators as itg
 from .. import landscape as ls
 from . import _damping_theory as th
-from ._common import COLORS, Config, save_figure, save_json
+from ._common import Config, save_figure, save_json
+from .plotting import COLORS
 
 DESCRIPTION = "momentum as a damped oscillator: phase portraits, rates vs β, stability, energy"
 ORDER = 10
@@ -325,14 +326,17 @@ def _plot_rates(data: dict, config: Config) -> None:
     lr = polyak["lr"]
     r_mu = th.spectral_radius(lr * MU, fine)
     r_L = th.spectral_radius(lr * L, fine)
-    ax.plot(fine, r_mu, "--", color="#9467bd", lw=1.2, label=f"ρ for μ = {MU:g}")
-    ax.plot(fine, r_L, "--", color="#8c564b", lw=1.2, label=f"ρ for L = {L:g}")
+    # The worst-case envelope wide and pale underneath, the two curves it is made of on top.
+    ax.plot(fine, r_mu, "--", color="#9467bd", lw=1.4, zorder=3, label=f"ρ for μ = {MU:g}")
+    ax.plot(fine, r_L, "--", color="#8c564b", lw=1.4, zorder=3, label=f"ρ for L = {L:g}")
     ax.plot(
         fine,
         np.maximum(r_mu, r_L),
         color=COLORS["momentum"],
-        lw=2,
-        label="worst eigenvalue max(ρ_μ, ρ_L)",
+        lw=6,
+        alpha=0.35,
+        zorder=1,
+        label=r"worst eigenvalue $\max(\rho_\mu, \rho_L)$",
     )
     d = data["two_heavy_ball_polyak_lr"]
     _measured(ax, betas, d["measured"], COLORS["momentum"], "heavy ball: measured")

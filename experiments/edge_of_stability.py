@@ -27,9 +27,10 @@ from .. import integrators as itg
 from ..landscape.curvature import adam_preconditioned_sharpness, sharpness
 from ..landscape.data import digits
 from ..landscape.mlp import from_loss, mlp
-from ._common import COLORS, Config, save_figure, save_json
+from ._common import Config, save_figure, save_json
+from .plotting import COLORS
 
-DESCRIPTION = "full-batch GD, momentum, Adam: sharpness rises to 2/η, (2+2β)/η, 38/η and hovers"
+DESCRIPTION = "full-batch GD, momentum, Adam: sharpness rises toward 2/η, (2+2β)/η, 38/η"
 ORDER = 41
 
 LANCZOS_STEPS = 10
@@ -153,7 +154,7 @@ def run(config: Config) -> dict:
                 }
             )
         summary[method] = {"beta": beta, "runs": rows}
-    _plot(curves, s, config)
+    _plot(curves, s, config, summary)
     out = {
         "setting": {
             "n_train": s["n_train"],
@@ -173,32 +174,68 @@ def run(config: Config) -> dict:
 
 
 TITLES = {
-    "gd": ("gradient descent", "λ_max(H)", "2/η"),
-    "momentum": ("heavy-ball momentum, β = 0.9", "λ_max(H)", "(2+2β)/η"),
-    "adam": ("Adam, β₁ = 0.9", "λ_max(P̃⁻¹H), P̃ = (1−β₁ᵗ)diag(√v̂+ε)", "(2+2β₁)/((1−β₁)η)"),
+    "gd": ("gradient descent", r"$\lambda_{\max}(H)$", "2/η"),
+    "momentum": ("heavy-ball momentum, β = 0.9", r"$\lambda_{\max}(H)$", "(2+2β)/η"),
+    "adam": (
+        "Adam, β₁ = 0.9",
+        r"$\lambda_{\max}(\tilde P^{-1}H)$, "
+        r"$\tilde P = (1-\beta_1^t)\,\mathrm{diag}(\sqrt{\hat v}+\epsilon)$",
+        "(2+2β₁)/((1−β₁)η)",
+    ),
 }
 
 
-def _plot(curves, s, config):
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8.2), sharex=True)
-    cmap = plt.get_cmap("viridis")
+NAMES = {"gd": "GD", "momentum": "heavy ball", "adam": "Adam"}
+
+
+def _caption(summary) -> str:
+    """What the late ratios show: how many runs settle at their limit, which stop short."""
+    runs = [(m, r) for m, v in summary.items() for r in v["runs"]]
+    near = sum(abs(r["late_ratio_to_threshold"] - 1) <= 0.05 for _, r in runs)
+    short = [
+        f"{NAMES[m]} at η = {r['lr']:g} at {r['late_ratio_to_threshold']:.2f}×"
+        for m, r in runs
+        if r["late_ratio_to_threshold"] < 0.95
+    ]
+    peak = max(r["max_sharpness"] / r["threshold"] for _, r in runs)
+    text = f"late mean of sharpness/limit within 5% of 1 in {near} of {len(runs)} runs"
+    if short:
+        text += "; below it: " + ", ".join(short)
+    return text + f"; highest peak {peak:.2f}× the limit"
+
+
+# Three learning rates per method: dark to light, none pale enough to vanish on white.
+LR_COLORS = ("#3b0f70", "#b5367a", "#e8850e")
+
+
+def _plot(curves, s, config, summary):
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8.4), sharex=True)
     for col, (method, (steps, loss, sharp, _)) in enumerate(curves.items()):
         title, ylabel, theory = TITLES[method]
         ax_s, ax_l = axes[0, col], axes[1, col]
         lrs = METHODS[method]["lrs"]
         for i, lr in enumerate(lrs):
-            color = cmap(0.1 + 0.75 * i / max(len(lrs) - 1, 1))
+            color = LR_COLORS[i % len(LR_COLORS)]
             thr = threshold(method, lr, METHODS[method]["beta"])
+            run = summary[method]["runs"][i]
+            late, peak = run["late_ratio_to_threshold"], run["max_sharpness"] / thr
             ok = np.isfinite(sharp[i])
-            ax_s.plot(steps[ok], sharp[i, ok], "-", color=color, lw=1.5, label=f"η = {lr:g}")
+            ax_s.plot(
+                steps[ok],
+                sharp[i, ok],
+                "-",
+                color=color,
+                lw=1.5,
+                label=f"η = {lr:g}: late {late:.2f}×, peak {peak:.2f}× limit",
+            )
             ax_s.axhline(thr, color=color, ls="--", lw=1.2)
             ok = np.isfinite(loss[i])
             ax_l.plot(steps[ok], loss[i, ok], "-", color=color, lw=1.4, label=f"η = {lr:g}")
-        ax_s.plot([], [], "--", color=COLORS["theory"], label=f"{theory} (dashed)")
+        ax_s.plot([], [], "--", color=COLORS["theory"], label=f"limit {theory} (dashed)")
         ax_s.set_title(title)
         ax_s.set_ylabel(ylabel)
         ax_s.grid(alpha=0.3)
-        ax_s.legend(fontsize=8, loc="lower right")
+        ax_s.legend(fontsize=8, loc="lower right", framealpha=0.9)
         ax_s.set_ylim(0, None)
         ax_l.set_yscale("log")
         ax_l.set_xlabel("step")
@@ -207,8 +244,8 @@ def _plot(curves, s, config):
         ax_l.legend(fontsize=8)
     fig.suptitle(
         f"Edge of stability on {s['n_train']} digits, MLP {'-'.join(map(str, s['sizes']))} "
-        "tanh, squared loss, full batch: sharpness (top) and loss (bottom)",
-        fontsize=12,
+        "tanh, squared loss, full batch: sharpness (top) and loss (bottom)\n" + _caption(summary),
+        fontsize=11,
     )
     fig.tight_layout()
     save_figure(fig, config, "edge_of_stability")

@@ -23,7 +23,8 @@ from jax.flatten_util import ravel_pytree
 from .. import integrators as itg
 from .. import landscape as ls
 from ..landscape.spectrum import SpectralDensity
-from ._common import COLORS, Config, save_figure, save_json
+from ._common import Config, save_figure, save_json
+from .plotting import COLORS
 
 DESCRIPTION = "Hessian eigenvalue density of a digits MLP by stochastic Lanczos quadrature"
 ORDER = 44

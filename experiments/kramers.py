@@ -51,8 +51,9 @@ from scipy import integrate
 
 from .. import integrators as itg
 from .. import landscape as ls
-from ._common import COLORS, Config, save_figure, save_json
+from ._common import Config, save_figure, save_json
 from ._first_passage import first_passage
+from .plotting import COLORS
 
 DESCRIPTION = "Kramers escape: MFPT vs 1/T (Arrhenius), exponential escape times, turnover in γ"
 ORDER = 22

@@ -30,8 +30,9 @@ from .. import integrators as itg
 from ..landscape import views
 from ..landscape.data import digits
 from ..landscape.mlp import mlp
-from ._common import COLORS, Config, save_figure, save_json
+from ._common import Config, save_figure, save_json
 from ._views_plot import draw_slice, log_levels, loss_colorbar
+from .plotting import COLORS
 
 DESCRIPTION = "digits MLP: SGD/momentum/Adam on the PCA plane, honest view, interpolation barriers"
 ORDER = 52

@@ -18,7 +18,8 @@ import numpy as np
 from .. import integrators as itg
 from ..landscape.data import digits
 from ..landscape.mlp import mlp
-from ._common import COLORS, Config, save_figure, save_json
+from ._common import Config, save_figure, save_json
+from .plotting import COLORS
 
 DESCRIPTION = (
     "textbook 64-50-10 sigmoid MLP on digits: SGD, momentum, Adam, loss/accuracy per epoch"

@@ -30,7 +30,8 @@ import numpy as np
 from jax.experimental.ode import odeint
 
 from ..landscape.double_well import double_well
-from ._common import COLORS, Config, plot_landscape, save_figure, save_json
+from ._common import Config, save_figure, save_json
+from .plotting import COLORS, plot_landscape
 
 DESCRIPTION = "GD follows the flow of L + (η/4)|∇L|²: distance O(η) to the flow of L, O(η²) to it"
 ORDER = 14

@@ -30,7 +30,8 @@ import numpy as np
 from .. import integrators as itg
 from .. import landscape as ls
 from . import _nqm_theory as nqm
-from ._common import COLORS, Config, save_figure, save_json
+from ._common import Config, save_figure, save_json
+from .plotting import COLORS
 
 DESCRIPTION = "noisy quadratic model: steps to target against B; critical batch size (Zhang 2019)"
 ORDER = 44

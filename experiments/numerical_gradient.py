@@ -26,7 +26,8 @@ from ..landscape.data import digits
 from ..landscape.mlp import mlp
 from ..landscape.numerical_gradient import default_step, finite_difference_error
 from ..landscape.numerical_gradient import numerical_gradient as fd_gradient
-from ._common import COLORS, Config, save_figure, save_json
+from ._common import Config, save_figure, save_json
+from .plotting import COLORS
 
 DESCRIPTION = "finite-difference gradients: error against h, truncation vs round-off, checks"
 ORDER = 45

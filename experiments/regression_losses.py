@@ -21,7 +21,8 @@ from scipy.stats import norm
 from .. import integrators as itg
 from ..landscape.data import Dataset, split, standardize
 from ..landscape.mlp import mlp
-from ._common import COLORS, Config, save_figure, save_json
+from ._common import Config, save_figure, save_json
+from .plotting import COLORS
 
 DESCRIPTION = "diabetes regression with outliers: MSE vs MAE vs Huber on clean test data"
 ORDER = 46

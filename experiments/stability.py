@@ -244,8 +244,18 @@ def _mark_divergence(ax, steps, loss, color):
 
 
 def _loss_panel(
-    ax, run: dict, factors, title: str, theory_key: str, cut_theory: float, legend="lower left"
+    ax,
+    run: dict,
+    factors,
+    title: str,
+    theory_key: str,
+    cut_theory: float,
+    legend="lower left",
+    floor: float = 1e-12,
+    top: float | None = None,
 ):
+    """Loss curves with their linear theory; below `floor` a curve leaves through the bottom,
+    so the axis spends its decades on the threshold region rather than on 10⁻⁴⁰."""
     for i, f in enumerate(factors):
         color = FACTOR_COLORS[f]
         d = int(run["diverged_step"][i])
@@ -264,10 +274,13 @@ def _loss_panel(
         ax.semilogy(th_k[keep], th_loss[keep], "--", color="black", lw=0.8)
     ax.plot([], [], "--", color="black", lw=0.8, label="linear theory")
     ax.set_xlabel("step k")
-    ax.set_ylabel("loss U(θₖ)")
+    ax.set_ylabel(r"loss $U(\theta_k)$" + f" (axis cut at {floor:.0e})")
+    ax.set_ylim(bottom=floor)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7.5, loc=legend)
+    ax.legend(fontsize=7.5, loc=legend, ncol=2 if legend == "upper right" and top else 1)
+    if top is not None:  # headroom for the legend above the data
+        ax.set_ylim(top=top)
 
 
 def _plot(quad: dict, rosen: dict, config: Config) -> None:
@@ -328,6 +341,8 @@ def _plot(quad: dict, rosen: dict, config: Config) -> None:
         f"GD on Rosenbrock from {ROSEN_START}: η_c = 2/λ_max, λ_max = {lam_max:.1f}",
         "linear_theory_loss",
         1e3,
+        legend="upper right",
+        top=1e8,
     )
     _loss_panel(
         axes[1, 2],
@@ -338,7 +353,6 @@ def _plot(quad: dict, rosen: dict, config: Config) -> None:
         1e3,
         legend="upper right",
     )
-    axes[1, 0].set_ylim(bottom=1e-15)
     ax = axes[1, 1]
     run = rosen["gd"]
     for i, f in enumerate(ROSEN_GD_FACTORS):

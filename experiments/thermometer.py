@@ -29,7 +29,8 @@ import optax
 
 from .. import integrators as itg
 from .. import landscape as ls
-from ._common import COLORS, Config, save_figure, save_json
+from ._common import Config, save_figure, save_json
+from .plotting import COLORS
 
 DESCRIPTION = "configurational and kinetic thermometers read SGD, heavy ball, BAOAB, Adam, optax"
 ORDER = 21

@@ -20,7 +20,8 @@ import numpy as np
 from .. import integrators as itg
 from ..landscape.data import digits
 from ..landscape.mlp import mlp
-from ._common import COLORS, Config, save_figure, save_json
+from ._common import Config, save_figure, save_json
+from .plotting import COLORS
 
 DESCRIPTION = "the training loop on digits: train/val/test curves, early stopping, overfitting, L2"
 ORDER = 41
