@@ -128,7 +128,8 @@ def _check_finite_x0(x0, bound: float) -> None:
     leaves = jax.tree_util.tree_leaves(x0)
     if any(isinstance(a, jax.core.Tracer) for a in leaves):
         return
-    if bool(_within(x0, bound)):
+    within = _within(x0, bound)
+    if isinstance(within, jax.core.Tracer) or bool(within):  # under eval_shape: unknowable
         return
     for i, a in enumerate(leaves):
         bad = ~(np.abs(np.asarray(a)) <= bound)

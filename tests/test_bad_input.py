@@ -263,7 +263,7 @@ LANDSCAPES = [
     (lambda: ls.double_well(barrier=-1.0), ValueError, "barrier="),
     (lambda: ls.mlp([64, 0, 10]), ValueError, "sizes[1]=0"),
     (lambda: ls.mlp([64, 10], activation="rellu"), ValueError, "relu"),
-    (lambda: ls.mlp([64, 10], loss="mae"), ValueError, "loss='mae'"),
+    (lambda: ls.mlp([64, 10], loss="maee"), ValueError, "loss='maee'"),
     (lambda: ls.mixed_precision(SQ, jnp.int8, 1.0), TypeError, "compute_dtype="),
     (lambda: ls.mixed_precision(SQ, "int32", 1.0), TypeError, "compute_dtype='int32'"),
     (lambda: ls.mixed_precision(SQ, "floaty", 1.0), TypeError, "compute_dtype='floaty'"),
