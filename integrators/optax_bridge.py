@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from ..landscape.types import PRNGKey, PyTree
@@ -29,12 +30,16 @@ def from_optax(transformation: optax.GradientTransformation) -> Integrator:
     axis on every leaf, as `simulate` passes it) and vmap the transformation over that axis.
     So an ensemble member follows the same path as that particle run alone, whatever the
     chain: `optax.clip_by_global_norm` clips each particle by its own gradient norm.
+    A random key in the optax state (`optax.add_noise`, `noisy_sgd`) is folded with the
+    particle's index, so the particles draw independent noise (particle i's stream is
+    `fold_in(key, i)`).
     """
     per_particle_init = jax.vmap(transformation.init)
     per_particle_update = jax.vmap(transformation.update)
 
     def init(params):
-        return OptaxState(params, per_particle_init(params), step_count())
+        opt_state = per_particle_init(params)
+        return OptaxState(params, jax.tree_util.tree_map(_own_stream, opt_state), step_count())
 
     def step(state, grads, key):
         del key
@@ -43,6 +48,13 @@ def from_optax(transformation: optax.GradientTransformation) -> Integrator:
         return OptaxState(params, opt_state, increment(state.count))
 
     return Integrator(init, step, name="optax")
+
+
+def _own_stream(leaf):
+    """A (particles,) array of equal typed keys -> one independent key per particle."""
+    if isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        return jax.vmap(jax.random.fold_in)(leaf, jnp.arange(leaf.shape[0], dtype=jnp.uint32))
+    return leaf
 
 
 class AsOptaxState(NamedTuple):
