@@ -49,26 +49,21 @@ def run(config: Config) -> dict:
     batch = 100
     model = mlp((64, 32, 10), activation="tanh")
     rule = itg.early_stopping("val_loss", patience=s["patience"], min_delta=MIN_DELTA)
-    main = itg.train(
-        model,
-        data,
-        itg.sgd(0.1),
-        epochs=s["epochs"],
-        batch_size=batch,
-        seeds=2,
-        key=key,
-        early_stopping=itg.early_stopping("val_loss", patience=None),
-    )
-    stopped = itg.train(
-        model,
-        data,
-        itg.sgd(0.1),
-        epochs=s["epochs"],
-        batch_size=batch,
-        seeds=2,
-        key=key,
-        early_stopping=rule,
-    )
+
+    def on_digits(stop):  # the same two-seed run, watched by a different rule
+        return itg.train(
+            model,
+            data,
+            itg.sgd(0.1),
+            epochs=s["epochs"],
+            batch_size=batch,
+            seeds=2,
+            key=key,
+            early_stopping=stop,
+        )
+
+    main = on_digits(itg.early_stopping("val_loss", patience=None))
+    stopped = on_digits(rule)
     small = data.subset(100, seed=config.seed)
     over = {}
     for name, lam, r in (
