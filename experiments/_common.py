@@ -92,6 +92,12 @@ _NO_METADATA = {
 }
 
 
+# Raster resolution: the gallery's figures, and a smoke run's (--quick) at half the pixels
+# per side, which renders in about a third of the time.
+DPI = 130
+QUICK_DPI = 65
+
+
 def save_figure(fig, config: Config, name: str) -> list[Path]:
     """Save `fig` as `<out>/<name>.<fmt>` for every requested format; close it.
 
@@ -99,13 +105,14 @@ def save_figure(fig, config: Config, name: str) -> list[Path]:
     hash salt), so the same numbers give the same files.
     """
     paths = []
+    dpi = QUICK_DPI if config.quick else DPI
     for fmt in config.formats:
         path = Path(config.out) / f"{name}.{fmt}"
 
         def write(tmp, fmt=fmt):
             with matplotlib.rc_context({"svg.hashsalt": "optdyn"}):
                 fig.savefig(
-                    tmp, format=fmt, dpi=130, bbox_inches="tight", metadata=_NO_METADATA[fmt]
+                    tmp, format=fmt, dpi=dpi, bbox_inches="tight", metadata=_NO_METADATA[fmt]
                 )
 
         _atomic_write(path, write)
