@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import jax
@@ -47,4 +48,10 @@ def default_key(key, integrator: Integrator, noise, where: str = "simulate"):
             UserWarning,
             stacklevel=3,
         )
+    return _key_zero()
+
+
+@functools.cache
+def _key_zero():
+    """`jax.random.key(0)`, made once: keys are immutable, and making one is an eager op."""
     return jax.random.key(0)

@@ -128,8 +128,13 @@ def _check_finite_x0(x0, bound: float) -> None:
     leaves = jax.tree_util.tree_leaves(x0)
     if any(isinstance(a, jax.core.Tracer) for a in leaves):
         return
+    if _checked_before(leaves, bound):
+        return
     within = _within(x0, bound)
-    if isinstance(within, jax.core.Tracer) or bool(within):  # under eval_shape: unknowable
+    if isinstance(within, jax.core.Tracer):  # under eval_shape: unknowable
+        return
+    if bool(within):
+        _remember_checked(leaves, bound)
         return
     for i, a in enumerate(leaves):
         bad = ~(np.abs(np.asarray(a)) <= bound)
@@ -142,6 +147,25 @@ def _check_finite_x0(x0, bound: float) -> None:
                 f"{where[0]} = {value:g}: every starting coordinate must be finite and within "
                 f"±bound={bound:g} (a particle beyond it counts as diverged)."
             )
+
+
+# The last x0 found finite and within its bound: a loop of calls on the same (immutable)
+# array skips the reduction and its read-back (a third of a short run's overhead).
+_last_checked: list = [None, None]  # [weak references to x0's leaves, bound]
+
+
+def _checked_before(leaves, bound: float) -> bool:
+    refs, last_bound = _last_checked
+    if refs is None or len(refs) != len(leaves) or bound < last_bound:
+        return False
+    return all(ref() is a for ref, a in zip(refs, leaves, strict=True))
+
+
+def _remember_checked(leaves, bound: float) -> None:
+    if all(isinstance(a, jax.Array) for a in leaves):  # immutable (a NumPy array is not)
+        _last_checked[:] = [[weakref.ref(a) for a in leaves], bound]
+    else:
+        _last_checked[:] = [None, None]
 
 
 def check_mesh(mesh, axis: str):
@@ -275,6 +299,11 @@ checked: like jit's cache, a landscape that differs only in its numbers is not t
 def check_landscape_energy(traced_landscape, x0, ensemble_axis: bool = True) -> None:
     """The energy takes one particle and returns a real scalar (`jax.eval_shape`: traced
     once per structure, nothing computed)."""
+    x_leaves, x_def = jax.tree_util.tree_flatten(x0)
+    particle = (x_def, tuple((a.shape[1:], a.dtype) for a in x_leaves))
+    last_ref, last_particle = _last_energy
+    if last_ref is not None and last_ref() is traced_landscape and last_particle == particle:
+        return  # the same landscape object on particles of the same structure
     one = _map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), x0)
     leaves, treedef = jax.tree_util.tree_flatten(traced_landscape)
     x_leaves, x_def = jax.tree_util.tree_flatten(one)
@@ -285,6 +314,7 @@ def check_landscape_energy(traced_landscape, x0, ensemble_axis: bool = True) -> 
         tuple((a.shape, a.dtype) for a in x_leaves),
     )
     if key in _ENERGIES:
+        _remember_energy(traced_landscape, particle)
         return
     shape = jax.tree.map(lambda a: a.shape, one)
     try:
@@ -297,6 +327,19 @@ def check_landscape_energy(traced_landscape, x0, ensemble_axis: bool = True) -> 
         ) from err
     check_energy_output("landscape energy", out, f"one particle x of shape {shape}")
     _ENERGIES.add(key)
+    _remember_energy(traced_landscape, particle)
+
+
+# The last landscape object whose energy was checked, and the particle structure: a loop of
+# calls on one landscape skips flattening it to build the structural key.
+_last_energy: list = [None, None]
+
+
+def _remember_energy(traced_landscape, particle) -> None:
+    try:
+        _last_energy[:] = [weakref.ref(traced_landscape), particle]
+    except TypeError:  # not weakly referenceable: the structural key is built every call
+        _last_energy[:] = [None, None]
 
 
 # -------------------------------------------------------------------------- training

@@ -210,7 +210,7 @@ def simulate(
             ),
             carried.stop,
         )
-    args = (dynamic, x0, key, traced_landscape, traced_noise, resumed, jnp.int32(start))
+    args = (dynamic, x0, key, traced_landscape, traced_noise, resumed, np.int32(start))
     with progress_bar.Bar(show, steps, start, f"{integrator.name} on {landscape.name}") as bar:
         traj = _runner(args)(
             *args,
@@ -227,6 +227,7 @@ def simulate(
             counter=prng_impl == "counter",
             stop=stop,
             progress=progress_bar.stride(steps) if show else 0,
+            one_particle=None if is_ensemble else (1 if integrator.sweep_size else 0),
         )
         bar.wait(traj)
     if record_every is None:
@@ -238,24 +239,10 @@ def simulate(
     typed = jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
     ends = traj.resume_state._replace(
         step=start + steps,
-        key=jax.random.key_data(key) if typed else key,
         key_impl=str(jax.random.key_impl(key)) if typed else "",
         ensemble=is_ensemble,
     )
-    traj = traj._replace(steps=record_steps + start, resume_state=ends)
-    if not is_ensemble:
-        axis = 1 if integrator.sweep_size else 0
-        squeeze = lambda a: None if a is None else jnp.squeeze(a, axis)  # noqa: E731
-        traj = traj._replace(
-            positions=None if traj.positions is None else _map(squeeze, traj.positions),
-            loss=squeeze(traj.loss),
-            grad_norm=squeeze(traj.grad_norm),
-            kinetic_energy=squeeze(traj.kinetic_energy),
-            diverged_step=squeeze(traj.diverged_step),
-            observed={k: squeeze(v) for k, v in traj.observed.items()},
-            final_state=_map(_one_particle(axis), traj.final_state),
-        )
-    return traj
+    return traj._replace(steps=record_steps + start, resume_state=ends)
 
 
 def _check_resume(resume, sweep: int, stop) -> ResumeState:
@@ -328,9 +315,13 @@ def _run_impl(
     counter,
     stop,
     progress,
+    one_particle,
 ):
     """The jitted body: build the integrator from traced hyperparameters, then scan the
-    engine's loop between records (from step `start`, continuing `resumed` if given)."""
+    engine's loop between records (from step `start`, continuing `resumed` if given).
+    `one_particle`: the particle axis to drop from the outputs for a single trajectory
+    (None for an ensemble); the resume state keeps it."""
+    key_data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
     if counter:  # re-read inside the jit: no eager key operation per call
         key = counter_key(key)
     if isinstance(builder, Integrator):
@@ -453,9 +444,9 @@ def _run_impl(
             k: v if k == "positions" else _map(lambda a: last_finite(a, bnd), v)
             for k, v in records.items()
         }
-    ends = ResumeState(  # step, key and shape facts are filled in outside the jit
+    ends = ResumeState(  # step and shape facts are filled in outside the jit
         None,
-        None,
+        key_data,
         None,
         None,
         carry.noise_state,
@@ -465,7 +456,7 @@ def _run_impl(
         watch,
         carry.state,
     )
-    return Trajectory(
+    traj = Trajectory(
         positions=records["positions"],
         loss=records["loss"],
         grad_norm=records["grad_norm"],
@@ -476,6 +467,18 @@ def _run_impl(
         observed=records["observed"],
         stream={name: accumulator.finalize(carry.acc[name]) for name, accumulator in stream},
         resume_state=ends,
+    )
+    if one_particle is None:
+        return traj
+    squeeze = lambda a: None if a is None else jnp.squeeze(a, one_particle)  # noqa: E731
+    return traj._replace(
+        positions=None if traj.positions is None else _map(squeeze, traj.positions),
+        loss=squeeze(traj.loss),
+        grad_norm=squeeze(traj.grad_norm),
+        kinetic_energy=squeeze(traj.kinetic_energy),
+        diverged_step=squeeze(traj.diverged_step),
+        observed={k: squeeze(v) for k, v in traj.observed.items()},
+        final_state=_map(_one_particle(one_particle), traj.final_state),
     )
 
 
@@ -505,6 +508,7 @@ _STATIC = (
     "counter",
     "stop",
     "progress",
+    "one_particle",
 )
 
 

@@ -53,9 +53,6 @@ def check_real(arg: str, value, *, low=None, high=None, low_open=False, high_ope
         vals = _values(value)
     except (TypeError, ValueError):
         raise ValueError(f"{arg}={value!r} is not a number.") from None
-    lo_br = "(" if (low is None or low_open) else "["
-    hi_br = ")" if (high is None or high_open) else "]"
-    allowed = f"{lo_br}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi_br}"
     for v in vals:
         bad = not np.isfinite(v)
         if low is not None:
@@ -63,6 +60,10 @@ def check_real(arg: str, value, *, low=None, high=None, low_open=False, high_ope
         if high is not None:
             bad |= v >= high if high_open else v > high
         if bad:
+            lo_br = "(" if (low is None or low_open) else "["
+            hi_br = ")" if (high is None or high_open) else "]"
+            lo, hi = "-inf" if low is None else low, "inf" if high is None else high
+            allowed = f"{lo_br}{lo}, {hi}{hi_br}"
             shown = value if np.ndim(value) == 0 else f"{value!r} (element {v!r})"
             raise ValueError(f"{arg}={shown} is not allowed: it must be finite and in {allowed}.")
     return value

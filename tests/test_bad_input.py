@@ -504,3 +504,13 @@ def test_diverged_records_hold_their_last_finite_value():
     assert np.all(loss[62:] == loss[61])
     np.testing.assert_allclose(gnorm[:100], 100.0 * 2.0**k, rtol=1e-5)
     assert np.all(gnorm[100:] == gnorm[99])
+
+
+def test_an_x0_checked_once_is_checked_again_under_a_tighter_bound():
+    """simulate remembers the last x0 array found within its bound (a loop of calls skips
+    the read-back); the same array under a smaller bound is checked again."""
+    x0 = jnp.array([2.0, 0.0])
+    itg.simulate(itg.sgd(0.01), ls.get("rosenbrock"), x0, 2)  # within the default 1e8
+    itg.simulate(itg.sgd(0.01), ls.get("rosenbrock"), x0, 2, bound=1e9)  # remembered
+    with pytest.raises(ValueError, match="bound=1"):
+        itg.simulate(itg.sgd(0.01), ls.get("rosenbrock"), x0, 2, bound=1.0)
