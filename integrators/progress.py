@@ -1,9 +1,9 @@
 """Progress bars for long `simulate` and `train` calls, updated from inside the jitted scan.
 
-The compiled scan reports the absolute step it has reached through `jax.debug.callback`,
-at most `UPDATES` times per call (a `lax.cond` on the step skips the callback in between),
-and a tqdm bar on the host follows it. With `progress=False` nothing is compiled in: the
-scan is the same program as without this module.
+The compiled scan reports the steps it has done through `jax.debug.callback`, about
+`UPDATES` times per call at most (a `lax.cond` on the step skips the callback in between),
+and a tqdm bar on the host adds them up; it is filled when the call returns. With
+`progress=False` nothing is compiled in: the scan is the same program as without this module.
 
     itg.set_progress_default(True)      # what `python -m optdyn.experiments` does on a TTY
     itg.simulate(..., progress=None)    # None: use that default (False unless set; also
@@ -12,12 +12,13 @@ scan is the same program as without this module.
 
 from __future__ import annotations
 
+import functools
 import os
 
 import jax
 from tqdm.auto import tqdm
 
-UPDATES = 100  # callbacks per call at most: ~10 µs each, invisible beside a long run
+UPDATES = 100  # callbacks per call, about, at most: ~25 µs of CPU each
 
 _DEFAULT = {"on": os.environ.get("OPTDYN_PROGRESS", "").strip().lower() in ("1", "true", "yes")}
 _BAR: dict = {}  # the bar of the running call (one at a time: the host callback finds it here)
@@ -44,19 +45,26 @@ def stride(steps: int) -> int:
     return max(-(-steps // UPDATES), 1)
 
 
-def _update(step) -> None:
+def _advance(steps: int) -> None:
     bar = _BAR.get("bar")
-    if bar is not None:  # callbacks may arrive out of order: the bar only moves forward
-        done = min(int(step) - _BAR["start"], bar.total)
-        if done > bar.n:
-            bar.update(done - bar.n)
+    if bar is not None:  # callbacks may arrive in any order: they only add up
+        bar.update(min(steps, bar.total - bar.n))
 
 
-def tick(t0, t1, every: int) -> None:
-    """Inside the scan: report step t1 when [t0, t1] crossed a multiple of `every`."""
+def tick(t0, length: int, every: int) -> None:
+    """Inside the scan, after steps t0 .. t0 + `length` (t0 traced, `length` static): move
+    the host's bar. A chunk of `every` steps or more reports its length; a shorter one
+    reports `every` steps when it crosses a multiple of `every` (a `lax.cond`).
+
+    The callbacks take no traced argument: JAX moves each argument back to a device array
+    before calling, which made a callback cost ~170 µs of CPU against ~25 µs without one
+    (2-core AMD EPYC, measured under load)."""
+    if length >= every:
+        jax.debug.callback(functools.partial(_advance, length))
+        return
     jax.lax.cond(
-        (t1 // every) > (t0 // every),
-        lambda: jax.debug.callback(_update, t1),
+        (t0 + length) // every > t0 // every,
+        lambda: jax.debug.callback(functools.partial(_advance, every)),
         lambda: None,
     )
 
@@ -80,5 +88,7 @@ class Bar:
         bar = _BAR.pop("bar", None)
         _BAR.pop("start", None)
         if bar is not None:
+            if exc[0] is None:  # steps after the last reported multiple of the stride
+                bar.update(bar.total - bar.n)
             bar.close()
         return False

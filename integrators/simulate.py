@@ -340,7 +340,7 @@ def _run_impl(
     keys = StepKeys.build(key_grad, key_step, size, plan.table_size)
     tick = None
     if progress:
-        tick = lambda t0, t1: progress_bar.tick(t0, t1, progress)  # noqa: E731
+        tick = lambda t0, length: progress_bar.tick(t0, length, progress)  # noqa: E731
     loop = Loop(
         integrator,
         landscape,

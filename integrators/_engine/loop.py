@@ -55,7 +55,7 @@ class Loop:
     ):
         self.integrator, self.landscape, self.noise = integrator, landscape, noise
         self.plan, self.keys, self.bound, self.stream = plan, keys, bound, stream
-        self.tick = tick  # tick(t0, t1) after each chunk of steps t0 -> t1 (progress bars)
+        self.tick = tick  # tick(t0, length) after each chunk of steps t0 -> t0 + length (bars)
         self.x0, self.batch, self.bnd = x0, batch, len(batch)
         self.n_flat = math.prod(batch)
         if plan.columns:
@@ -191,7 +191,7 @@ class Loop:
     def ticked(self, run, carry: Carry, t0, length: int) -> Carry:
         carry = run(carry, t0, length)
         if self.tick is not None:
-            self.tick(t0, t0 + length)
+            self.tick(t0, length)
         return carry
 
     def advance(self, carry: Carry, t0, length: int) -> Carry:
