@@ -6,7 +6,7 @@ Every module `experiments/<name>.py` that defines `DESCRIPTION` (one line) and
 
     python -m optdyn.experiments list
     python -m optdyn.experiments valley Kramers --quick --out /tmp/figs
-    python -m optdyn.experiments all
+    python -m optdyn.experiments all              # side by side, one process per core
 
 Names are matched case-insensitively (a near miss gets "did you mean"); each experiment
 prints the files it wrote and its time, and a run of several prints a summary table.
@@ -15,7 +15,11 @@ prints the files it wrote and its time, and a run of several prints a summary ta
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import contextlib
 import importlib
+import io
+import multiprocessing
 import os
 import pkgutil
 import sys
@@ -57,6 +61,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--out", default="figures", help="output folder (default figures/)")
     parser.add_argument("--animate", action="store_true", help="also write GIF/MP4 animations")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        metavar="J",
+        help="experiments run side by side in J processes (default 0: one per CPU core, "
+        "at most 4; 1 runs them one after another in this process)",
+    )
     parser.add_argument(
         "--format",
         default="png",
@@ -124,6 +136,80 @@ def _written(out: Path, name: str, since: float) -> list[str]:
     return [os.path.relpath(p) if not os.path.isabs(out) else str(p) for p in files]
 
 
+def check_jobs(jobs: int, n_names: int) -> int:
+    """The number of worker processes: `jobs`, or for 0 one per core (at most 4), never more
+    than the experiments to run; ValueError for a negative count."""
+    if jobs < 0:
+        raise ValueError(f"--jobs={jobs} is not allowed: give 0 (automatic), 1 or more.")
+    if jobs == 0:
+        jobs = min(os.cpu_count() or 1, 4)
+    return max(1, min(jobs, n_names))
+
+
+def _run_one(name: str, config: Config) -> tuple[str, float, str]:
+    """Run one experiment; (status, seconds, what it printed and any traceback)."""
+    printed = io.StringIO()
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(printed):
+        try:
+            registry()[name].run(config)
+            status = "ok"
+        except Exception:  # reported by the caller, the others go on
+            printed.write(traceback.format_exc())
+            status = "FAILED"
+    return status, time.perf_counter() - start, printed.getvalue()
+
+
+def _report(name: str, status: str, seconds: float, printed: str, out: Path, stamp: float):
+    """Print one finished experiment: its output, the files it wrote and its time."""
+    if printed:
+        stream = sys.stdout if status == "ok" else sys.stderr
+        print(printed, end="" if printed.endswith("\n") else "\n", file=stream, flush=True)
+    if status != "ok":
+        return (name, status, seconds, 0)
+    files = _written(out, name, stamp)
+    for path in files:
+        print(f"[{name}] wrote {path}", flush=True)
+    print(f"[{name}] done in {seconds:.1f} s", flush=True)
+    return (name, status, seconds, len(files))
+
+
+def _run_serial(names, available, config: Config, out: Path) -> list:
+    """Run `names` one after another in this process, printing as they go."""
+    rows = []
+    for name in names:
+        start, stamp = time.perf_counter(), time.time() - 1.0  # mtime granularity
+        print(f"[{name}] running{' (quick)' if config.quick else ''} ...", flush=True)
+        try:
+            available[name].run(config)
+        except Exception:  # report and go on with the others; exit non-zero at the end
+            traceback.print_exc()
+            rows.append((name, "FAILED", time.perf_counter() - start, 0))
+            continue
+        rows.append(_report(name, "ok", time.perf_counter() - start, "", out, stamp))
+    return rows
+
+
+def _run_parallel(names, config: Config, out: Path, jobs: int) -> list:
+    """Run `names` in `jobs` fresh processes (spawned: JAX does not survive a fork); report
+    each when it finishes, and return the rows in the order of `names`."""
+    stamp = time.time() - 1.0  # mtime granularity
+    rows = {}
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        futures = {pool.submit(_run_one, name, config): name for name in names}
+        for name in names:
+            print(f"[{name}] queued{' (quick)' if config.quick else ''}", flush=True)
+        for future in concurrent.futures.as_completed(futures):
+            name = futures[future]
+            try:
+                status, seconds, printed = future.result()
+            except Exception:  # the worker process itself died
+                status, seconds, printed = "FAILED", float("nan"), traceback.format_exc()
+            rows[name] = _report(name, status, seconds, printed, out, stamp)
+    return [rows[name] for name in names]
+
+
 def _summary(rows: list[tuple[str, str, float, int]], total: float) -> str:
     width = max([len("experiment")] + [len(r[0]) for r in rows])
     lines = [f"{'experiment':<{width}}  status  seconds  files"]
@@ -147,30 +233,21 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         names = resolve_names(args.names, available)
         out = check_out(args.out)
+        jobs = check_jobs(args.jobs, len(names))
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     config = Config(
         quick=args.quick, seed=args.seed, out=args.out, formats=formats, animate=args.animate
     )
-    if sys.stdout.isatty():  # a progress bar for long runs when someone is watching
-        itg.set_progress_default(True)
-    rows, start_all = [], time.perf_counter()
-    for name in names:
-        start, stamp = time.perf_counter(), time.time() - 1.0  # mtime granularity
-        print(f"[{name}] running{' (quick)' if config.quick else ''} ...", flush=True)
-        try:
-            available[name].run(config)
-        except Exception:  # report and go on with the others; exit non-zero at the end
-            traceback.print_exc()
-            rows.append((name, "FAILED", time.perf_counter() - start, 0))
-            continue
-        seconds = time.perf_counter() - start
-        files = _written(out, name, stamp)
-        for path in files:
-            print(f"[{name}] wrote {path}", flush=True)
-        print(f"[{name}] done in {seconds:.1f} s", flush=True)
-        rows.append((name, "ok", seconds, len(files)))
+    start_all = time.perf_counter()
+    if jobs > 1:
+        print(f"running {len(names)} experiments in {jobs} processes", flush=True)
+        rows = _run_parallel(names, config, out, jobs)
+    else:
+        if sys.stdout.isatty():  # a progress bar for long runs when someone is watching
+            itg.set_progress_default(True)
+        rows = _run_serial(names, available, config, out)
     if len(rows) > 1:
         print("\n" + _summary(rows, time.perf_counter() - start_all), flush=True)
     failed = [name for name, status, *_ in rows if status != "ok"]

@@ -2,6 +2,7 @@
 file modes, temporary files, and byte-identical re-renders."""
 
 import os
+import re
 import time
 import types
 
@@ -71,7 +72,8 @@ def test_out_must_be_a_writable_directory(fake_registry, tmp_path, capsys):
 
 
 def test_prints_paths_times_and_a_summary(fake_registry, tmp_path, capsys):
-    assert _cli.main(["all", "--out", str(tmp_path)]) == 1  # "bad" fails, the others run
+    # in this process (the fake registry does not reach spawned workers)
+    assert _cli.main(["all", "--jobs", "1", "--out", str(tmp_path)]) == 1  # "bad" fails
     out, err = capsys.readouterr()
     assert f"[alpha] wrote {tmp_path / 'alpha.json'}" in out
     assert "[beta_gamma] done in" in out
@@ -123,14 +125,28 @@ def test_json_keeps_four_significant_digits_and_no_timings(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_renders_of_a_quick_experiment_are_byte_identical(tmp_path, capsys):
+def test_two_renders_of_a_quick_experiment_are_byte_identical(tmp_path, capsys, monkeypatch):
+    """One render in this process, one in a spawned worker beside another experiment
+    (`--jobs 2`): the same bytes."""
+    monkeypatch.setenv("JAX_ENABLE_X64", "1")  # the workers compute in float64, as conftest
     first, second = tmp_path / "first", tmp_path / "second"
-    for out in (first, second):
-        assert _cli.main(["STABILITY", "--quick", "--out", str(out)]) == 0
+    assert _cli.main(["STABILITY", "--quick", "--jobs", "1", "--out", str(first)]) == 0
+    assert _cli.main(["stability", "valley", "--quick", "--jobs", "2", "--out", str(second)]) == 0
     printed = capsys.readouterr().out
     assert f"[stability] wrote {first / 'stability.json'}" in printed
+    assert "running 2 experiments in 2 processes" in printed
+    assert f"[valley] wrote {second / 'valley.png'}" in printed
+    assert re.search(r"^total +[0-9.]+ +4$", printed, flags=re.M)  # the summary table
     names = sorted(os.listdir(first))
     assert "stability.json" in names and "stability.png" in names
-    assert names == sorted(os.listdir(second))
+    assert names == sorted(n for n in os.listdir(second) if n.startswith("stability"))
     for name in names:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_jobs_are_checked_before_any_compute(tmp_path, capsys):
+    assert _cli.check_jobs(1, 5) == 1
+    assert _cli.check_jobs(8, 3) == 3  # never more workers than experiments
+    assert 1 <= _cli.check_jobs(0, 24) <= 4
+    assert _cli.main(["valley", "--jobs", "-2", "--out", str(tmp_path)]) == 2
+    assert "--jobs=-2" in capsys.readouterr().err
