@@ -15,7 +15,9 @@ the regime of Malladi et al.'s SDE: base batch B = 1, Adam η = 2·10⁻⁴ and 
 η/√v̂ ∝ η√B and the rule keeps the drift per epoch. Outside it the rule fails visibly: from
 B = 2, η = 5·10⁻⁴, β₁ = 0.95 after 5 pretraining epochs (loss 1.15) the curves at larger κ
 are systematically slower (z = 2.0, 4.9, 9.9 at κ = 2, 4, 8), because the mean-gradient part
-ḡ² of v̂ does not shrink with 1/B and damps the larger-batch steps. For each rule and κ > 1 the collapse is measured by
+ḡ² of v̂ does not shrink with 1/B and damps the larger-batch steps.
+
+For each rule and κ > 1 the collapse is measured by
 
 .. math::
     z_\kappa = \sqrt{\overline{(\bar L_\kappa(e) - \bar L_1(e))^2}}
