@@ -135,7 +135,7 @@ def _plot(U, lrs, d, paths, out, config):
         f"paths from {X0} to t = {T_END} "
         f"(GD: {len(paths['gd']) - 1} steps; ηλ = 1.6 at the minimum)"
     )
-    ax_path.legend(fontsize=9, loc="lower right")
+    ax_path.legend(fontsize=9, loc="upper right")
 
     for key, color, name, order in (
         ("to_flow", "black", r"$|\theta_k - $ flow of $L|$", 1),

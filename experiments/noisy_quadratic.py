@@ -141,7 +141,7 @@ def run(config: Config) -> dict:
     s0 = results["SGD"]["theory_steps"][0]
     ax.plot(
         b0,
-        s0 / b0,
+        s0 * b0[0] / b0,
         "--",
         color=COLORS["theory"],
         lw=1,
