@@ -45,8 +45,9 @@ SWEEP = 2.0 ** np.arange(-1.5, 1.6, 0.6)  # 6 multiples of the theory's best η,
 METHODS = {
     "SGD": COLORS["sgd"],
     "heavy ball β = 0.9": COLORS["momentum"],
-    r"SGD preconditioned by $H^{-1/2}$": COLORS["adam"],
+    "SGD preconditioned by H^(−1/2)": COLORS["adam"],
 }
+LABELS = {"SGD preconditioned by H^(−1/2)": r"SGD preconditioned by $H^{-1/2}$"}  # math text
 
 
 def settings(config: Config) -> dict:
@@ -130,7 +131,13 @@ def run(config: Config) -> dict:
     fig, ax = plt.subplots(figsize=(7.5, 5.2))
     for method, r in results.items():
         color = METHODS[method]
-        ax.plot(r["theory_batch_sizes"], r["theory_steps"], color=color, lw=1.8, label=method)
+        ax.plot(
+            r["theory_batch_sizes"],
+            r["theory_steps"],
+            color=color,
+            lw=1.8,
+            label=LABELS.get(method, method),
+        )
         ax.plot(r["batch_sizes"], r["simulated_steps"], "o", color=color, mfc="white", mew=1.5)
         b_star = r["critical_batch_size"]
         if np.isfinite(b_star):
