@@ -139,29 +139,30 @@ def _plot(snaps, s, config):
         phi = np.asarray(ls.smoothed_density(snap["density"], grid, sigma))
         bins = np.linspace(lo - pad, hi + pad, 120)
         ax.hist(exact, bins=bins, density=True, color="0.75", label="exact eigh (histogram)")
-        ax.plot(grid, phi, color=COLORS["sgd"], lw=1.5, label=f"SLQ density (σ = {sigma:.2g})")
+        ax.plot(grid, phi, color=COLORS["sgd"], lw=1.5, label="SLQ density (Gaussian-smoothed)")
         n_out = snap["outliers"]
-        what = "outliers" if snap["separated"] else "above the widest gap; no outliers"
-        top = np.sort(snap["top"])[::-1]
-        for i, lam in enumerate(top[:n_out]):
-            ax.axvline(
-                lam,
-                color="red",
-                lw=0.8,
-                ls="--",
-                label=f"Lanczos top {n_out} ({what})" if i == 0 else None,
-            )
+        top = np.sort(snap["top"])[::-1][:n_out]
+        ax.plot(
+            top,
+            np.full(n_out, 0.62),
+            "v",
+            color="red",
+            ms=6,
+            transform=ax.get_xaxis_transform(),
+            label="Lanczos eigenvalues above the widest gap (outliers where separated)",
+        )
         status = "separated" if snap["separated"] else "no clear gap"
         ax.text(
             0.97,
             0.97,
-            f"{n_out} above the widest gap\n(λ_{n_out}/λ_{n_out + 1} = {snap['gap_ratio']:.2f}: "
+            f"{n_out} above the widest gap\n"
+            rf"($\lambda_{{{n_out}}}/\lambda_{{{n_out + 1}}}$ = {snap['gap_ratio']:.2f}: "
             f"{status})\ntr H: Hutchinson {snap['trace']:.2f} ± {snap['trace_se']:.2f}, "
             f"exact {snap['exact_trace']:.2f}",
             transform=ax.transAxes,
             ha="right",
             va="top",
-            fontsize=8,
+            fontsize=9,
             bbox={"facecolor": "white", "alpha": 0.85, "lw": 0},
         )
         ax.set_yscale("log")
@@ -173,7 +174,10 @@ def _plot(snaps, s, config):
             f"test acc. {100 * snap['test_accuracy']:.1f} %",
             fontsize=10,
         )
-        ax.legend(fontsize=7.5, loc="center right")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(
+        handles, labels, loc="lower center", ncol=3, fontsize=10, bbox_to_anchor=(0.5, -0.08)
+    )
     fig.suptitle(
         f"Hessian spectrum of a {'-'.join(map(str, s['sizes']))} sigmoid MLP on digits "
         f"({snaps[0]['density'].dim} parameters; SLQ: {s['probes']} probes × {s['steps']} "

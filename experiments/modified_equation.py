@@ -39,6 +39,7 @@ ORDER = 14
 X0 = (0.3, 1.5)  # start on the double well (x² − 1)² + y²/2 (λ_max ≤ 8 on the path)
 T_END = 1.6  # the time t = kη at which GD and the flows are compared
 LR_MAX = 0.2  # η = LR_MAX / 2^j, k = T_END / η steps
+MODIFIED = r"flow of $\tilde L = L + \frac{\eta}{4}|\nabla L|^2$"
 
 
 def modified_loss(energy, lr):
@@ -89,7 +90,7 @@ def slope(x, y) -> float:
 
 
 def run(config: Config) -> dict:
-    n_lrs = 4 if config.quick else 7
+    n_lrs = 3 if config.quick else 7
     lrs = LR_MAX / 2.0 ** np.arange(n_lrs)
     with jax.enable_x64(True):
         U = double_well(dim=2)
@@ -123,22 +124,22 @@ def _plot(U, lrs, d, paths, out, config):
     fig.colorbar(cs, ax=ax_path, label=label)
     ax_path.plot(*paths["flow"].T, color="white", lw=2.2, label="gradient flow of L")
     ax_path.plot(
-        *paths["modified"].T, color="orange", lw=1.6, ls="--", label=f"flow of L̃, η = {LR_MAX}"
+        *paths["modified"].T, color="orange", lw=1.6, ls="--", label=MODIFIED + f", η = {LR_MAX}"
     )
     ax_path.plot(
         *paths["gd"].T, "o", color=COLORS["gd"], mec="white", ms=5, label=f"GD, η = {LR_MAX}"
     )
-    ax_path.set_xlim(0.0, 1.6)
+    ax_path.set_xlim(-0.1, 1.6)
     ax_path.set_ylim(-0.4, 1.7)
     ax_path.set_title(
         f"paths from {X0} to t = {T_END} "
         f"(GD: {len(paths['gd']) - 1} steps; ηλ = 1.6 at the minimum)"
     )
-    ax_path.legend(fontsize=8, loc="lower right")
+    ax_path.legend(fontsize=9, loc="upper right")
 
     for key, color, name, order in (
-        ("to_flow", "black", "|θ_k − flow of L|", 1),
-        ("to_modified", "orange", "|θ_k − flow of L + (η/4)|∇L|²|", 2),
+        ("to_flow", "black", r"$|\theta_k - $ flow of $L|$", 1),
+        ("to_modified", "orange", r"$|\theta_k - $ flow of $\tilde L|$", 2),
     ):
         fitted = out["slope_to_flow_of_L" if order == 1 else "slope_to_flow_of_modified_loss"]
         ax_err.loglog(lrs, d[key], "o", color=color, label=f"{name}: fitted slope {fitted:.3f}")
@@ -148,7 +149,7 @@ def _plot(U, lrs, d, paths, out, config):
     ax_err.set_ylabel(f"distance at t = kη = {T_END}")
     ax_err.set_title("GD is O(η) from the flow of L, O(η²) from the modified flow")
     ax_err.grid(alpha=0.3, which="both")
-    ax_err.legend(fontsize=8, loc="upper left")
+    ax_err.legend(fontsize=9, loc="upper left")
     fig.suptitle(
         "The modified equation of gradient descent (Barrett & Dherin 2021) on the double well "
         "(x² − 1)² + y²/2",

@@ -51,7 +51,7 @@ STYLE = {
 
 def settings(config: Config) -> dict:
     if config.quick:
-        return {"n": 200, "steps": 1200, "burn": 600, "every": 10}
+        return {"n": 64, "steps": 300, "burn": 150, "every": 5}
     return {"n": 1000, "steps": 4000, "burn": 1500, "every": 5}
 
 
@@ -106,6 +106,13 @@ def _measure(label, opt, noise, stated, U, x0, s, key):
     return out
 
 
+def _math_label(label: str) -> str:
+    """'heavy ball (kinetic)' -> 'heavy ball $T_{kin}$', others -> '<label> $T_{conf}$'."""
+    if label.endswith(" (kinetic)"):
+        return label.removesuffix(" (kinetic)") + r" $T_{\rm kin}$"
+    return label + r" $T_{\rm conf}$"
+
+
 def _theory_quadratic(stated):
     """Finite-step readings on ½Σk_iθ_i²: SGD T_conf and heavy ball's kinetic T_kin."""
     t = np.asarray(stated)
@@ -145,7 +152,7 @@ def run(config: Config) -> dict:
             for label, ratio in _theory_quadratic(grid).items():
                 ax.plot(
                     grid, ratio, "--", color=STYLE[label][0], lw=1,
-                    label=f"{label}: finite-step theory",
+                    label=f"{_math_label(label)}: finite-step theory",
                 )  # fmt: skip
         for label, r in readings.items():
             color, marker = STYLE[label]
@@ -153,7 +160,7 @@ def run(config: Config) -> dict:
             ax.errorbar(
                 x, r["measured"] / r["stated"], yerr=4 * r["stderr"] / r["stated"],
                 fmt=marker, color=color, mfc="white" if "kinetic" in label else color,
-                ms=6, capsize=2, label=label + (" T_kin" if "kinetic" in label else " T_conf"),
+                ms=6, capsize=2, label=_math_label(label),
             )  # fmt: skip
         ax.set_xscale("log")
         ax.set_xlabel("stated temperature T (units of the loss)")
@@ -161,11 +168,11 @@ def run(config: Config) -> dict:
         ax.grid(alpha=0.3, which="both")
     axes[0].set_ylabel("measured / stated temperature")
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=4, bbox_to_anchor=(0.5, -0.1))
+    fig.legend(handles, labels, fontsize=9, loc="lower center", ncol=3, bbox_to_anchor=(0.5, -0.13))
     fig.suptitle(
-        "Thermometers (T_conf = ⟨|∇U|²⟩/⟨∇²U⟩, T_kin = ⟨v²⟩) against the stated temperature; "
-        "bars: 4 SE",
-        fontsize=10,
+        r"Thermometers $T_{\rm conf} = \langle|\nabla U|^2\rangle/\langle\nabla^2 U\rangle$ and "
+        r"$T_{\rm kin} = \langle v^2\rangle$ against the stated temperature; bars: 4 SE",
+        fontsize=11,
     )
     fig.tight_layout()
     save_figure(fig, config, "thermometer")
