@@ -294,12 +294,19 @@ def _plot(data: dict, finals: dict, config: Config) -> None:
             SCHEDULES, ["black", "tab:red", "tab:green", "tab:purple"], strict=True
         ):
             label = sched
-            if sched == "logarithmic":  # Hajek: converges iff c ≥ d*, the deepest local well
-                label = (
-                    rf"logarithmic $c/\log(k+2)$, $c = {d['log_schedule_c']:.1f} < "
-                    rf"d^* \approx {d['hajek_depth']:g}$"
-                )
+            if sched == "logarithmic":
+                label = r"logarithmic $c/\log(k+2)$"
             ax_s.plot(k, tabulate(sched, T0, steps), color=c, lw=1.6, label=label)
+        # Hajek: logarithmic cooling converges iff c ≥ d*, the depth of the deepest local well
+        ax_s.text(
+            0.97,
+            0.55,
+            rf"logarithmic: $c = {d['log_schedule_c']:.1f} < d^* \approx {d['hajek_depth']:g}$",
+            transform=ax_s.transAxes,
+            ha="right",
+            fontsize=10,
+            color="tab:green",
+        )
         ax_s.set_xlabel("step k")
         ax_s.set_ylabel(r"temperature $T_k$  ($= \eta_k\sigma^2/2$ for the $\eta$ schedules)")
         ax_s.set_title(f"{title}: schedules from T₀ = {T0:g} over K = {steps} steps")

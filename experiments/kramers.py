@@ -428,7 +428,7 @@ def _plot(data: dict, survival_data: dict, config: Config) -> None:
     )
     ax_bias.axhline(0, color=COLORS["theory"], lw=1.2, label="exact τ (η → 0)")
     ax_bias.set_xlabel("time step η")
-    ax_bias.set_ylabel("(τ_measured − τ_exact) / τ_exact  [%]")
+    ax_bias.set_ylabel(r"$(\tau_{\rm measured} - \tau_{\rm exact})\,/\,\tau_{\rm exact}$  [%]")
     ax_bias.set_title(f"(e) Euler–Maruyama bias at ΔU/T = {b['barrier_over_T']:g}")
     ax_bias.set_xlim(0, etas.max() * 1.1)
     ax_bias.grid(alpha=0.3)
