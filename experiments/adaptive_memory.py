@@ -302,7 +302,7 @@ def _plot(data, adam, spikes, config) -> None:
                 textcoords="offset points",
                 fontsize=8,
             )
-    ax_fit.set_xlim(tt.min() / 1.6, tt.max() * 9)  # room for the labels right of the points
+    ax_fit.set_xlim(tt.min() / 1.6, tt.max() * 25)  # room for the labels right of the points
     ax_fit.set_xlabel("−1/ln β₂  (steps)")
     ax_fit.set_ylabel("fitted decay time of v after the drop  (steps)")
     ax_fit.set_title("(c) fitted memory against −1/ln β₂")

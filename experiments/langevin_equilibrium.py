@@ -290,13 +290,14 @@ def _plot(data, one, two, scaling_samples, config) -> None:
     ):
         for i, row in enumerate(rows):
             T = row["temperature"]
-            _boltzmann_bins(ax, T, boltzmann_label if i == len(rows) - 1 else None)
+            _boltzmann_bins(ax, T)
             _hist_line(
                 ax,
                 ens[i, :, 0],
                 COLORS_T[T],
                 f"T = {T:g}: TV = {row['tv']:.3f} (noise floor {row['noise_floor']:.3f})",
             )
+        ax.plot([], [], color="0.72", lw=5.0, label=boltzmann_label)  # last in the legend
         ax.set_xlabel("x₀")
         ax.set_ylabel("probability density")
         ax.set_title(title + f" (N = {rows[0]['n']:,}, η = {rows[0]['lr']:g})")
