@@ -254,9 +254,8 @@ def _plot(data, adam, spikes, config) -> None:
         v = adam["nu"][k0 : k0 + n_show + 1, jj, 1]
         n = np.arange(v.size)
         ax_v.semilogy(n, v / v[0], color=c, lw=1.8, label=f"β₂ = {b:g}")
-        ax_v.semilogy(
-            n, b**n, "--", color="black", lw=0.9, label=r"$\beta_2^{k-k_0}$" if jj == 0 else None
-        )
+        ax_v.semilogy(n, b**n, "--", color="black", lw=0.9)
+    ax_v.plot([], [], "--", color="black", lw=0.9, label=r"theory $\beta_2^{k-k_0}$")
     ax_v.set_ylim(1e-6, 2)
     ax_v.set_xlabel("steps since the drop, k − k₀")
     ax_v.set_ylabel(r"$v_k / v_{k_0}$ (Adam's second moment, coordinate 1)")
@@ -279,15 +278,18 @@ def _plot(data, adam, spikes, config) -> None:
         lw=1.2,
         label=r"$1/(1-\beta_2) \approx -1/\ln\beta_2 + \frac{1}{2}$",
     )
-    for i, marker in ((0, "o"), (1, "s")):
+    # coordinate 0: large open circles around coordinate 1's small squares (they coincide)
+    for i, marker, ms in ((0, "o", 12), (1, "s", 5)):
         sel = np.array([f["coordinate"] == i for f in fits])
         ax_fit.loglog(
             tt[sel],
             tf[sel],
             marker,
             color=colors[i],
-            mec="black",
-            ms=7 - 2 * i,
+            mfc="none" if i == 0 else colors[i],
+            mec=colors[i] if i == 0 else "black",
+            mew=1.8 if i == 0 else 1.0,
+            ms=ms,
             ls="none",
             label=f"fit, coordinate {i}",
         )
@@ -300,6 +302,7 @@ def _plot(data, adam, spikes, config) -> None:
                 textcoords="offset points",
                 fontsize=8,
             )
+    ax_fit.set_xlim(tt.min() / 1.6, tt.max() * 25)  # room for the labels right of the points
     ax_fit.set_xlabel("−1/ln β₂  (steps)")
     ax_fit.set_ylabel("fitted decay time of v after the drop  (steps)")
     ax_fit.set_title("(c) fitted memory against −1/ln β₂")

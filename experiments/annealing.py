@@ -87,29 +87,30 @@ def schedule(name: str, init_value: float, steps: int):
     raise ValueError(f"schedule={name!r} is not one of {SCHEDULES}.")
 
 
-def switched(index, init_value: float, steps: int):
+def switched(index, init_value, steps: int):
     """`SCHEDULES[index]` as one schedule with a traced index (`lax.switch` over the four).
 
     Passing the index as data rather than a new closure per schedule lets one compiled
-    simulation serve all four schedules.
+    simulation serve all four schedules. Every schedule is v₀ times a unit schedule, so
+    `init_value` may be traced too (one compilation for T₀ and η₀).
     """
     dtype = jnp.result_type(float)
 
     def branch(f):
         return lambda count: jnp.asarray(f(count), dtype)
 
-    branches = [branch(schedule(name, init_value, steps)) for name in SCHEDULES]
-    return lambda count: jax.lax.switch(index, branches, count)
+    branches = [branch(schedule(name, 1.0, steps)) for name in SCHEDULES]
+    return lambda count: init_value * jax.lax.switch(index, branches, count)
 
 
-@functools.partial(jax.jit, static_argnames=("init_value", "steps"))
-def _tabulate(index, *, init_value, steps):
+@functools.partial(jax.jit, static_argnames=("steps",))
+def _tabulate(index, init_value, *, steps):
     return jax.vmap(switched(index, init_value, steps))(jnp.arange(steps + 1))
 
 
 def tabulate(name: str, init_value: float, steps: int) -> np.ndarray:
     """The schedule's values at k = 0 … K (K: the value after the last step)."""
-    table = _tabulate(SCHEDULES.index(name), init_value=float(init_value), steps=steps)
+    table = _tabulate(SCHEDULES.index(name), float(init_value), steps=steps)
     return np.asarray(table, dtype=float)
 
 
@@ -120,27 +121,31 @@ def landscape(name: str) -> ls.Landscape:
 
 
 @functools.partial(
-    jax.jit, static_argnames=("init_value", "lr", "sigma2", "name", "family", "steps")
+    jax.jit, static_argnames=("init_value", "lr", "sigma2", "name", "family", "steps", "fuse")
 )
-def _anneal(index, x0, key, *, init_value, lr, sigma2, name, family, steps):
-    """Final positions under schedule `SCHEDULES[index]` of the temperature or of η."""
+def _anneal(index, x0, key, *, init_value, lr, sigma2, name, family, steps, fuse=None):
+    """Final positions under schedule `SCHEDULES[index]` of the temperature or of η.
+
+    `fuse` goes to `simulate` (0 for the smoke run: a program that compiles ~3x faster)."""
     U = landscape(name)
     at = switched(index, init_value, steps)
     if family == "temperature":
         opt, noise = itg.langevin(lr=lr, temperature=at), None
     else:
         opt, noise = itg.sgd(lr=at), itg.gaussian(sigma2)
-    traj = itg.simulate(opt, U, x0, steps, key, noise=noise, record_every=steps)
+    traj = itg.simulate(opt, U, x0, steps, key, noise=noise, record=False, fuse=fuse)
     return traj.final_state.params
 
 
-@functools.partial(jax.jit, static_argnames=("lr", "name", "steps"))
-def _quench(x, *, lr, name, steps):
-    traj = itg.simulate(itg.sgd(lr=lr), landscape(name), x, steps, record_every=steps)
+@functools.partial(jax.jit, static_argnames=("lr", "name", "steps", "fuse"))
+def _quench(x, *, lr, name, steps, fuse=None):
+    traj = itg.simulate(itg.sgd(lr=lr), landscape(name), x, steps, record_every=steps, fuse=fuse)
     return traj.final_state.params, traj.diverged_step, traj.loss[:, 0]
 
 
-def quench(name: str, x, batch: int = 10_000) -> tuple[np.ndarray, np.ndarray]:
+def quench(
+    name: str, x, batch: int = 10_000, fuse: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Gradient descent from each position x (n, 2): (ends at the global minimum, U(x)).
 
     Positions go through in batches of `batch` (padded), so calls share one compilation.
@@ -152,37 +157,37 @@ def quench(name: str, x, batch: int = 10_000) -> tuple[np.ndarray, np.ndarray]:
     for start in range(0, len(x), batch):
         part = x[start : start + batch]
         padded = np.concatenate([part, np.repeat(part[:1], batch - len(part), 0)])
-        end, diverged, u = _quench(jnp.asarray(padded), lr=lr, name=name, steps=steps)
+        end, diverged, u = _quench(jnp.asarray(padded), lr=lr, name=name, steps=steps, fuse=fuse)
         hit = np.linalg.norm(np.asarray(end) - target, axis=1) < radius
         basin.append((hit & (np.asarray(diverged) < 0))[: len(part)])
         energy.append(np.asarray(u, dtype=float)[: len(part)])
     return np.concatenate(basin), np.concatenate(energy)
 
 
-def in_global_basin(name: str, x) -> np.ndarray:
+def in_global_basin(name: str, x, fuse: int | None = None) -> np.ndarray:
     """Whether gradient descent from each position x (n, 2) ends at the global minimum."""
-    return quench(name, x, batch=len(x))[0]
+    return quench(name, x, batch=len(x), fuse=fuse)[0]
 
 
 @functools.cache
-def _basin_grid(name: str, n: int = 200, batch: int = 10_000):
+def _basin_grid(name: str, n: int = 200, batch: int = 10_000, fuse: int | None = None):
     """U and the global-basin indicator on an n×n grid over the Boltzmann box."""
     (x0, x1), (y0, y1) = SETTINGS[name]["box"]
     X, Y = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
     pts = np.stack([X.ravel(), Y.ravel()], axis=1).astype(jnp.result_type(float))
-    basin, energy = quench(name, pts, batch)
+    basin, energy = quench(name, pts, batch, fuse)
     return energy, basin
 
 
 def boltzmann_global_probability(
-    name: str, temperature: float, grid: int = 200, batch: int = 10_000
+    name: str, temperature: float, grid: int = 200, batch: int = 10_000, fuse: int | None = None
 ) -> float:
     """P_T(global basin) = Σ_basin e^{−U/T} / Σ e^{−U/T} on a grid×grid grid (1 at T = 0).
 
     The grid is quenched in batches of `batch` positions (use the ensemble size, to share
     the ensemble's compilation).
     """
-    energy, basin = _basin_grid(name, grid, batch)
+    energy, basin = _basin_grid(name, grid, batch, fuse)
     if temperature <= 0:
         return 1.0
     w = np.exp(-(energy - energy.min()) / temperature)
@@ -196,7 +201,10 @@ def initial_ensemble(name: str, n: int, key) -> jax.Array:
     return bounds[:, 0] + u * (bounds[:, 1] - bounds[:, 0])
 
 
-def run_landscape(name: str, n: int, steps: int, key, grid: int = 200) -> tuple[dict, dict]:
+def run_landscape(
+    name: str, n: int, steps: int, key, grid: int = 200, fuse: int | None = None
+) -> tuple[dict, dict]:
+    """Every schedule of both families on `name` from one uniform start; `fuse` as `_anneal`."""
     s = SETTINGS[name]
     lr, T0 = s["lr"], s["T0"]
     sigma2 = 2.0 * T0 / lr  # T = η σ² / 2 (B = 1) equals T₀ at η = η₀
@@ -218,8 +226,9 @@ def run_landscape(name: str, n: int, steps: int, key, grid: int = 200) -> tuple[
                 name=name,
                 family=family,
                 steps=steps,
+                fuse=fuse,
             )
-            p = float(in_global_basin(name, xf).mean())
+            p = float(in_global_basin(name, xf, fuse).mean())
             T_final = float(table[-1]) * (1.0 if family == "temperature" else T0 / lr)
             results[f"{sched}/{family}"] = {
                 "schedule": sched,
@@ -227,7 +236,7 @@ def run_landscape(name: str, n: int, steps: int, key, grid: int = 200) -> tuple[
                 "p_global": p,
                 "se": float(np.sqrt(p * (1 - p) / n)),
                 "final_temperature": T_final,
-                "boltzmann_at_final_T": boltzmann_global_probability(name, T_final, grid, n),
+                "boltzmann_at_final_T": boltzmann_global_probability(name, T_final, grid, n, fuse),
                 # elapsed Langevin time Σ η_k: the lr schedules also slow the clock
                 "clock": float(steps * lr if family == "temperature" else table[:-1].sum()),
             }
@@ -239,7 +248,7 @@ def run_landscape(name: str, n: int, steps: int, key, grid: int = 200) -> tuple[
         "lr0": lr,
         "T0": T0,
         "sigma2": sigma2,
-        "boltzmann_at_T0": boltzmann_global_probability(name, T0, grid, n),
+        "boltzmann_at_T0": boltzmann_global_probability(name, T0, grid, n, fuse),
         "boltzmann_grid": grid,
         # Hajek: T_k = c/log(k + 2) converges iff c >= d*; our logarithmic schedule has
         # c = T₀·log 2, below d*, and c >= d* would start hotter still.
@@ -250,13 +259,14 @@ def run_landscape(name: str, n: int, steps: int, key, grid: int = 200) -> tuple[
 
 
 def run(config: Config) -> dict:
-    n = 1000 if config.quick else 10_000
+    # quick: small programs (fuse 0 compiles ~3x faster) and a coarse Boltzmann grid
+    n, grid, fuse = (1000, 40, 0) if config.quick else (10_000, 200, None)
     key = jax.random.key(config.seed)
     data, finals = {}, {}
     for i, name in enumerate(SETTINGS):
         steps = SETTINGS[name]["steps"] // (10 if config.quick else 1)
         data[name], finals[name] = run_landscape(
-            name, n, steps, jax.random.fold_in(key, i), grid=100 if config.quick else 200
+            name, n, steps, jax.random.fold_in(key, i), grid=grid, fuse=fuse
         )
     _plot(data, finals, config)
     save_json(data, config, "annealing")
@@ -284,17 +294,25 @@ def _plot(data: dict, finals: dict, config: Config) -> None:
             SCHEDULES, ["black", "tab:red", "tab:green", "tab:purple"], strict=True
         ):
             label = sched
-            if sched == "logarithmic":  # Hajek: converges iff c ≥ d*, the deepest local well
-                label = (
-                    rf"logarithmic $c/\log(k+2)$: c = {d['log_schedule_c']:.1f},"
-                    f" d* ≈ {d['hajek_depth']:g}"
-                )
+            if sched == "logarithmic":
+                label = r"logarithmic $c/\log(k+2)$"
             ax_s.plot(k, tabulate(sched, T0, steps), color=c, lw=1.6, label=label)
+        # Hajek: logarithmic cooling converges iff c ≥ d*, the depth of the deepest local well
+        ax_s.text(
+            0.97,
+            0.55,
+            rf"logarithmic: $c = {d['log_schedule_c']:.1f} < d^* \approx {d['hajek_depth']:g}$",
+            transform=ax_s.transAxes,
+            ha="right",
+            fontsize=10,
+            color="tab:green",
+        )
         ax_s.set_xlabel("step k")
         ax_s.set_ylabel(r"temperature $T_k$  ($= \eta_k\sigma^2/2$ for the $\eta$ schedules)")
         ax_s.set_title(f"{title}: schedules from T₀ = {T0:g} over K = {steps} steps")
+        ax_s.set_ylim(-0.04 * T0, 1.45 * T0)  # the legend sits above the curves
         ax_s.grid(alpha=0.3)
-        ax_s.legend(fontsize=9)
+        ax_s.legend(fontsize=9.5, loc="upper right", ncol=2)
 
         width = 0.38
         for i, sched in enumerate(SCHEDULES):

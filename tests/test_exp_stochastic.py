@@ -8,7 +8,7 @@ tolerances from the standard error:
   0.02, where the multinomial noise floor is ≈ 0.006), and SGD with gradient noise at equal
   η/B samples the same density (the linear scaling rule);
 * the overdamped mean first-passage time over the double-well barrier matches the exact
-  quadrature within 5% at ΔU/T = 4 and 6 (standard error <= 1.5%, Euler–Maruyama bias at
+  quadrature within 5% at ΔU/T = 4 and 5 (standard error <= 1.5%, Euler–Maruyama bias at
   η = 0.005 measured at about −0.6%);
 * constant-temperature annealing ends in the global basin with the Boltzmann probability;
 * Adam's second moment forgets a dropped gradient scale over −1/ln β₂ steps; AdaGrad stalls
@@ -87,7 +87,9 @@ def test_noise_floor_formula_matches_multinomial_sampling():
 
 def test_langevin_ensembles_sample_boltzmann():
     temperatures = (0.25, 1.0)
-    x = le.langevin_ensembles(temperatures, 100_000, 0.005, 500, jax.random.key(0), dim=1)
+    # 300 steps: t = 1.5, 24 relaxation times e^{−2U''t} of the wells (U'' = 8); the start is
+    # symmetric in x₀ → −x₀, so the two wells begin with their Boltzmann weights (½ each).
+    x = le.langevin_ensembles(temperatures, 100_000, 0.005, 300, jax.random.key(0), fuse=0)
     for i, T in enumerate(temperatures):
         good = le.compare(x[i, :, 0], T)
         assert good["tv"] < 0.02, good
@@ -97,10 +99,10 @@ def test_langevin_ensembles_sample_boltzmann():
 
 def test_sgd_linear_scaling_rule():
     """Equal η/B ⇒ equal T = ησ²/(2B) ⇒ the same histogram; a doubled η/B is hotter."""
-    eta, sigma2, n, steps = 0.005, 100.0, 100_000, 500  # T = 0.25 at η/B = 0.005
+    eta, sigma2, n, steps = 0.005, 100.0, 100_000, 300  # T = 0.25 at η/B = 0.005
     key1, key2 = jax.random.split(jax.random.key(1))
-    b1 = le.sgd_ensembles([eta, 2 * eta], sigma2, 1, n, steps, key1)[:, :, 0]
-    b2 = le.sgd_ensembles([2 * eta], sigma2, 2, n, steps, key2)[0, :, 0]
+    b1 = le.sgd_ensembles([eta, 2 * eta], sigma2, 1, n, steps, key1, fuse=0)[:, :, 0]
+    b2 = le.sgd_ensembles([2 * eta], sigma2, 2, n, steps, key2, fuse=0)[0, :, 0]
     assert le.compare(b1[0], 0.25)["tv"] < 0.02
     assert le.compare(b2, 0.25)["tv"] < 0.02
     assert le.compare(b1[1], 0.5)["tv"] < 0.02  # η/B doubled: T doubled
@@ -109,8 +111,9 @@ def test_sgd_linear_scaling_rule():
 
 def test_step_bias_against_the_closed_forms():
     """Each scheme's stationary ⟨θ²⟩k/T on the harmonic well within 5 standard errors of its
-    closed form; BAOAB at 1, Euler–Maruyama resolved away from 1."""
-    bias = le.step_bias(100_000, jax.random.key(2), quick=True)
+    closed form; BAOAB at 1, Euler–Maruyama resolved away from 1. 150 steps leave a
+    transient below 1e-9 of the stationary values (`step_bias`)."""
+    bias = le.step_bias(100_000, jax.random.key(2), quick=True, steps=150, fuse=0)
     tol = 5 * bias["relative_standard_error"]
     for name in ("euler_maruyama", "heavy_ball", "baoab", "baoab_kinetic"):
         np.testing.assert_allclose(bias[name] / bias["theory"][name], 1, atol=tol, err_msg=name)
@@ -164,7 +167,7 @@ def test_exact_mfpt_quadrature_and_kramers_asymptote():
     assert ratios[0] < ratios[1] < ratios[2] < 1.0
 
 
-@pytest.mark.parametrize("barrier_over_T", [4.0, 6.0])
+@pytest.mark.parametrize("barrier_over_T", [4.0, 5.0])
 def test_overdamped_mfpt_matches_exact(barrier_over_T):
     T, n, lr = 1.0 / barrier_over_T, 4608, 0.005
     # float32, as the experiment runs by default (and half the random bits of float64)
@@ -196,12 +199,13 @@ def test_constant_temperature_reaches_the_boltzmann_basin_probability():
         name=name,
         family="temperature",
         steps=s["steps"],
+        fuse=0,
     )
-    p = annealing.in_global_basin(name, xf).mean()
-    expected = annealing.boltzmann_global_probability(name, s["T0"], grid=100, batch=n)
+    p = annealing.in_global_basin(name, xf, fuse=0).mean()
+    expected = annealing.boltzmann_global_probability(name, s["T0"], 100, n, fuse=0)
     se = math.sqrt(expected * (1 - expected) / n)
     assert abs(p - expected) < 3 * se, (p, expected, se)
-    assert abs(annealing.boltzmann_global_probability(name, 10.0, 100, n) - p) > 10 * se
+    assert abs(annealing.boltzmann_global_probability(name, 10.0, 100, n, 0) - p) > 10 * se
 
 
 # ----------------------------------------------------------------------------- adaptive
