@@ -27,6 +27,7 @@ continues the same trajectory bit for bit.
 from __future__ import annotations
 
 import collections
+import os
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -212,6 +213,7 @@ def train(
     early_stopping: EarlyStopping | None = None,
     checkpoint=None,
     checkpoint_every: int | None = None,
+    checkpoint_best=None,
     resume_from=None,
     progress: bool | None = None,
 ) -> TrainResult:
@@ -255,6 +257,18 @@ def train(
         state, the metrics so far and the best parameters so far; `record_positions` is
         not checkpointed.
       checkpoint_every: epochs between checkpoints (default: only at the end).
+      checkpoint_best: a file path (another file than `checkpoint`): save a checkpoint,
+        in the same format, after every epoch >= 1 at which the watched score (the
+        `early_stopping` metric; else the validation loss, else the training loss)
+        reaches a new best for at least one member (seed or swept value). It is the whole
+        run at that epoch, not one member: every member's state and its own best
+        parameters so far (`best_params`). So the file is the state at the best epoch
+        for a single run, and at the latest epoch at which any member improved for an
+        ensemble; each member's best is in it. Resuming from it (`resume_from`) with the
+        same arguments gives the uninterrupted run's result, and `train(...,
+        epochs=<its epoch>, resume_from=it).best_params` reads the best parameters
+        without training. The run is then checked after every epoch (one `simulate`
+        call per epoch, same compiled program, same numbers).
       resume_from: a checkpoint written by a run with the same arguments: continue it to
         `epochs`; the result equals the uninterrupted run.
       progress: show a progress bar (see `simulate`).
@@ -298,6 +312,13 @@ def train(
             f"early_stopping={rule!r} is not allowed: give integrators.early_stopping(...)."
         )
     every = epochs if checkpoint_every is None else check_int("checkpoint_every", checkpoint_every)
+    if checkpoint_best is not None:
+        if checkpoint is not None and _same_file(checkpoint, checkpoint_best):
+            raise ValueError(
+                f"checkpoint_best={str(checkpoint_best)!r} is the `checkpoint` file: give "
+                "the best-score checkpoint its own path."
+            )
+        every = 1  # watch the best score after every epoch
 
     def segment(prev, n_epochs):
         return simulate(
@@ -320,14 +341,22 @@ def train(
     fingerprint = {"iterations_per_epoch": per_epoch, "seeds": seeds, "batch_size": batch_size}
     if resume_from is not None:
         done, traj, parts = _resume(resume_from, segment, fingerprint, epochs, key_run)
+    k = epochs if checkpoint_every is None else checkpoint_every
     while done < epochs:
         n = min(every, epochs - done)
+        best_before = None if traj is None else np.asarray(traj.resume_state.stop.best_step)
         traj = segment(traj, n)
         done += n
         parts.append(_records(traj))
-        if checkpoint is not None:
+        save_every = checkpoint is not None and (n == k or done % k == 0 or done == epochs)
+        improved = checkpoint_best is not None and _improved(traj, best_before, per_epoch)
+        if save_every or improved:
             tree = _checkpoint_tree(traj, _joined(parts))
-            ckpt.save(checkpoint, tree, {**fingerprint, "epoch": done})
+            meta = {**fingerprint, "epoch": done}
+            if save_every:
+                ckpt.save(checkpoint, tree, meta)
+            if improved:
+                ckpt.save(checkpoint_best, tree, meta)
     rec = _hold_finite(_joined(parts), traj.diverged)
     obs, watch = rec["observed"], traj.resume_state.stop
     ds = traj.diverged_step
@@ -350,6 +379,19 @@ def train(
         best_params=watch.best_params,
         diverged_epoch=jnp.where(ds >= 0, -(-ds // per_epoch), -1),
     )
+
+
+def _same_file(a, b) -> bool:
+    return os.path.abspath(os.fspath(a)) == os.path.abspath(os.fspath(b))
+
+
+def _improved(traj, best_before, per_epoch: int) -> bool:
+    """Whether some member reached a new best score in the segment just run (its best step
+    moved; before the first segment, a best after epoch 0)."""
+    best = np.asarray(traj.resume_state.stop.best_step)
+    if best_before is None:
+        return bool(np.any(best >= per_epoch))
+    return bool(np.any(best != best_before))
 
 
 def _records(traj) -> dict:
