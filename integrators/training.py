@@ -357,9 +357,10 @@ def train(
                 ckpt.save(checkpoint, tree, meta)
             if improved:
                 ckpt.save(checkpoint_best, tree, meta)
-    rec = _hold_finite(_joined(parts), traj.diverged)
+    # epoch arithmetic on the host in NumPy: an eager jnp op would compile a program per shape
+    ds = np.asarray(traj.diverged_step)
+    rec = _hold_finite(_joined(parts), ds >= 0)
     obs, watch = rec["observed"], traj.resume_state.stop
-    ds = traj.diverged_step
     return TrainResult(
         epochs=np.arange(epochs + 1),
         iterations_per_epoch=per_epoch,
@@ -370,14 +371,14 @@ def train(
         grad_norm=rec["grad_norm"],
         observed=obs,
         final_params=traj.final_state.params,
-        diverged=traj.diverged,
+        diverged=jnp.asarray(ds >= 0),
         trajectory=traj,
         val_loss=obs.get("val_loss"),
         val_accuracy=obs.get("val_accuracy"),
-        stop_epoch=watch.stopped_step // per_epoch,  # −1 // k = −1
-        best_epoch=watch.best_step // per_epoch,
+        stop_epoch=jnp.asarray(np.asarray(watch.stopped_step) // per_epoch),  # −1 // k = −1
+        best_epoch=jnp.asarray(np.asarray(watch.best_step) // per_epoch),
         best_params=watch.best_params,
-        diverged_epoch=jnp.where(ds >= 0, -(-ds // per_epoch), -1),
+        diverged_epoch=jnp.asarray(np.where(ds >= 0, -(-ds // per_epoch), -1)),
     )
 
 
@@ -400,14 +401,16 @@ def _records(traj) -> dict:
 
 def _joined(parts: list) -> dict:
     """The records of consecutive segments, joined on the epoch axis (after the batch axes)."""
+    if len(parts) == 1:
+        return parts[0]
     axis = jnp.ndim(parts[0]["loss"]) - 1
-    return jax.tree.map(lambda *a: jnp.concatenate(a, axis=axis), *parts)
+    return jax.tree.map(lambda *a: jnp.asarray(np.concatenate(a, axis=axis)), *parts)
 
 
 def _hold_finite(records: dict, diverged) -> dict:
     """A diverged member's non-finite records repeat its last finite record: no NaN reaches
     a plot (a member can only diverge after a finite record, its initialisation)."""
-    if not bool(jnp.any(diverged)):
+    if not np.any(np.asarray(diverged)):
         return records
     axis = jnp.ndim(records["loss"]) - 1
 
