@@ -76,7 +76,7 @@ def _measure(f, x, hs, h_check, coords) -> dict:
     differences at h_check (one jitted program, in x's dtype)."""
 
     @jax.jit
-    def run(x, hs, h_check):
+    def run(hs, h_check):  # x a constant of the program, as g_num is usually computed
         flat = ravel_pytree(jax.grad(f)(x))[0]
         g = flat if coords is None else flat[coords]
 
@@ -89,7 +89,7 @@ def _measure(f, x, hs, h_check, coords) -> dict:
         out["check"] = error(h_check, "central")
         return out
 
-    return jax.tree.map(np.asarray, run(x, hs, h_check))
+    return jax.tree.map(np.asarray, run(hs, h_check))
 
 
 def _model(f, x64, hs, h_check, coords, dtype) -> dict:

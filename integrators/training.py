@@ -157,29 +157,27 @@ def _metrics(model, train, test, val=None) -> dict:
     accuracy = getattr(model, "accuracy", None)
     classify = accuracy is not None and jnp.issubdtype(jnp.asarray(train["y"]).dtype, jnp.integer)
 
-    def on(batch, fn):
-        batch = jax.tree.map(jnp.asarray, batch)
+    def on(batch, fn):  # cached per (function, data): runs that share a test set share it
+        def build():
+            data = jax.tree.map(jnp.asarray, batch)
 
-        def metric(params):
-            dtype = jnp.result_type(*jax.tree.leaves(params))
-            return fn(params, cast_data(batch, dtype))
+            def metric(params):
+                dtype = jnp.result_type(*jax.tree.leaves(params))
+                return fn(params, cast_data(data, dtype))
 
-        return metric
+            return metric
 
-    def build():
-        out = {}
-        if classify:
-            out["train_accuracy"] = on(train, accuracy)
-        for part, batch in (("val", val), ("test", test)):
-            if batch is not None:
-                out[f"{part}_loss"] = on(batch, loss_fn)
-                if classify:
-                    out[f"{part}_accuracy"] = on(batch, accuracy)
-        return out
+        return _cached(("metric", fn, _data_key(batch)), build, keep=(batch,))
 
-    parts = tuple(_data_key(b) if b else None for b in (train, test, val))
-    key = ("metrics", loss_fn, accuracy, *parts)
-    return _cached(key, build, keep=(train, test, val))
+    out = {}
+    if classify:
+        out["train_accuracy"] = on(train, accuracy)
+    for part, batch in (("val", val), ("test", test)):
+        if batch is not None:
+            out[f"{part}_loss"] = on(batch, loss_fn)
+            if classify:
+                out[f"{part}_accuracy"] = on(batch, accuracy)
+    return out
 
 
 def init_params(model, key: PRNGKey, seeds: int, dtype=jnp.float32) -> PyTree:
