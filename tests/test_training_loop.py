@@ -124,9 +124,10 @@ def test_checkpoint_on_new_best_resumes_to_the_uninterrupted_run(setup, tmp_path
     loss improved (the best epoch for one seed), holds every member's best parameters,
     and resuming from it gives the uninterrupted run bit for bit."""
     data, model = setup
-    rule = itg.early_stopping(patience=2, min_delta=0.02)
-    kw = dict(epochs=6, batch_size=28, seeds=2, early_stopping=rule)
-    opt = itg.momentum(1.0, 0.9)  # fast enough that the validation loss turns up and stops
+    # the run of the test above (same compiled program) at a rate at which the validation
+    # loss turns up: seed 0 is best at epoch 3, seed 1 at epoch 2, both stop
+    kw = dict(epochs=5, batch_size=28, seeds=2, early_stopping=itg.early_stopping(patience=2))
+    opt = itg.momentum(1.0, 0.9)
     full = itg.train(model, data, opt, **kw)
     best, every = tmp_path / "best.npz", tmp_path / "every.npz"
     with_best = itg.train(
@@ -135,9 +136,9 @@ def test_checkpoint_on_new_best_resumes_to_the_uninterrupted_run(setup, tmp_path
     best_epoch, stop_epoch = np.asarray(full.best_epoch), np.asarray(full.stop_epoch)
     # the test needs: members with different best epochs, a stop, and epochs left to resume
     assert len(set(best_epoch)) == 2 and np.all(stop_epoch > 0), (best_epoch, stop_epoch)
-    assert 1 <= best_epoch.max() < 6
+    assert 1 <= best_epoch.max() < 5
     assert itg.checkpoint.read_meta(best)["epoch"] == best_epoch.max()
-    assert itg.checkpoint.read_meta(every)["epoch"] == 6
+    assert itg.checkpoint.read_meta(every)["epoch"] == 5
     kw_best = {**kw, "epochs": int(best_epoch.max())}
     at_best = itg.train(model, data, opt, **kw_best, resume_from=best)
     for a, b in zip(*map(jax.tree.leaves, (at_best.best_params, full.best_params)), strict=True):
