@@ -38,7 +38,7 @@ from ._common import Config, save_figure, save_json
 from ._protocol import median_interval, parse_optimizer, resolve_landscape, starts
 from ._protocol import steps_to_target as _steps_to_target
 from .animation import animate
-from .plotting import COLORS, plot_landscape
+from .plotting import COLORS, clip_to_box, plot_landscape
 
 DESCRIPTION = (
     "fair comparison: GD vs heavy ball vs Adam, rates tuned on some seeds, shown on others"
@@ -207,6 +207,17 @@ def _color(label: str, name: str, i: int) -> str:
     return COLORS.get(name, plt.cm.tab10(i % 10))
 
 
+def _exit_point(kept, box) -> np.ndarray:
+    """Where the last segment of `kept` (inside, then outside) crosses the box's edge."""
+    a, b = np.asarray(kept[-2, :2], float), np.asarray(kept[-1, :2], float)
+    t = 1.0
+    for k, (low, high) in enumerate(box):
+        for edge in (low, high):
+            if (b[k] - edge) * (a[k] - edge) < 0:
+                t = min(t, (edge - a[k]) / (b[k] - a[k]))
+    return a + t * (b - a)
+
+
 def plot(result: dict, landscape, config: Config, name: str, theory: dict | None = None):
     """Paths of a few held-out seeds, loss quantile bands and the tuning curves."""
     U = resolve_landscape(landscape)
@@ -219,18 +230,27 @@ def plot(result: dict, landscape, config: Config, name: str, theory: dict | None
         ax_path.set_ylabel("θ₂")
     offset = U.global_minimum.value if U.global_minimum is not None else 0.0
     target = result["target"] - offset
+    box = (ax_path.get_xlim(), ax_path.get_ylim())
+    left_box = False
     for i, (label, r) in enumerate(result["optimizers"].items()):
         color = _color(label, r["name"], i)
         for j, path in enumerate(r["paths"]):
+            # a path is drawn up to where it first leaves the view, that point marked ▲
+            kept, out = clip_to_box(path, box) if U.dim == 2 else (path, None)
             ax_path.plot(
-                path[:, 0],
-                path[:, 1],
+                kept[:, 0],
+                kept[:, 1],
                 "-",
                 color=color,
                 lw=1.3,
                 alpha=0.9,
                 label=f"{label} (η = {r['tuned_lr']:.3g})" if j == 0 else None,
             )
+            if out is not None and len(kept) > 1:
+                left_box = True
+                ax_path.plot(
+                    *_exit_point(kept, box), "^", color=color, mec="black", ms=7, clip_on=False
+                )
             ax_path.plot(*path[0, :2], "s", color="white", mec="black", ms=6)
         band = r["bands"]
         q = [np.maximum(band[str(k)] - offset, 1e-300) for k in QUANTILES]
@@ -245,6 +265,9 @@ def plot(result: dict, landscape, config: Config, name: str, theory: dict | None
         )
         if np.isfinite(r["median_steps"]):
             ax_tune.plot(r["tuned_lr"], r["median_steps"], "*", color=color, mec="black", ms=15)
+    if U.dim == 2:
+        ax_path.set_xlim(box[0])
+        ax_path.set_ylim(box[1])
     if theory:
         for label, (lrs, k) in theory.items():
             ax_tune.plot(
@@ -257,7 +280,8 @@ def plot(result: dict, landscape, config: Config, name: str, theory: dict | None
                 if label == next(iter(theory))
                 else None,
             )
-    ax_path.set_title(f"{len(r['paths'])} held-out paths each (□ starts)")
+    cut = ", ▲ leaves the view" if left_box else ""
+    ax_path.set_title(f"{len(r['paths'])} held-out paths each (□ start{cut})")
     ax_path.legend(fontsize=8, loc="upper left", framealpha=0.85)
     ax_loss.axhline(target, color="black", ls=":", lw=1, label="target")
     ax_loss.set_yscale("log")

@@ -38,7 +38,7 @@ DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
 
 def settings(config: Config) -> dict:
     if config.quick:
-        return {"n_h": 10, "coords": 8, "samples": 64}
+        return {"n_h": 8, "coords": 4, "samples": 32}
     return {"n_h": 36, "coords": 48, "samples": 512}
 
 
@@ -47,74 +47,97 @@ def _problems(s: dict, seed: int):
     data = digits()
     model = mlp((64, 50, 10), activation="sigmoid")
     batch = {"x": data.train["x"][: s["samples"]], "y": data.train["y"][: s["samples"]]}
-    key = jax.random.key(seed)
     n = model.n_params
     coords = np.sort(np.random.default_rng(seed).choice(n, s["coords"], replace=False))
+    # one float32 initialisation (a jitted program), cast to each dtype
+    init = jax.jit(lambda k: model.init(k, jnp.float32))
+    p32 = jax.tree.map(np.asarray, init(jax.random.key(seed)))
     U = rosenbrock()
     return [
         (
             "rosenbrock",
             "Rosenbrock at (−1.2, 1)",
             lambda x: U(x),
-            lambda dt: jnp.array([-1.2, 1.0], dt),
+            lambda dt: np.array([-1.2, 1.0], dt),
             None,
         ),
         (
             "mlp",
             f"digits MLP 64-50-10 ({s['coords']} of {n} parameters, {s['samples']} samples)",
             lambda p: model.loss_fn(p, batch),
-            lambda dt: jax.tree.map(lambda a: a.astype(dt), model.init(key, jnp.float32)),
+            lambda dt: jax.tree.map(lambda a: a.astype(dt), p32),
             coords,
         ),
     ]
 
 
-def _scan(f, x, x64, hs, coords) -> dict:
-    """Measured and predicted relative errors over hs for both schemes (one jit each)."""
-    flat = ravel_pytree(jax.grad(f)(x))[0]
-    g = flat if coords is None else flat[coords]
-    out = {}
-    for scheme in SCHEMES:
+def _measure(f, x, hs, h_check, coords) -> dict:
+    """Relative errors ‖g_num − ∇U‖/‖∇U‖ over hs for both schemes, and of central
+    differences at h_check (one jitted program, in x's dtype)."""
+
+    @jax.jit
+    def run(hs, h_check):  # x a constant of the program, as g_num is usually computed
+        flat = ravel_pytree(jax.grad(f)(x))[0]
+        g = flat if coords is None else flat[coords]
+
+        def error(h, scheme):
+            num = fd_gradient(f, x, h, scheme, coordinates=coords)
+            num = ravel_pytree(num)[0] if coords is None else num
+            return jnp.linalg.norm(num - g) / jnp.linalg.norm(g)
+
+        out = {k: jax.vmap(lambda h, k=k: error(h, k))(hs) for k in SCHEMES}
+        out["check"] = error(h_check, "central")
+        return out
+
+    return jax.tree.map(np.asarray, run(hs, h_check))
+
+
+def _model(f, x64, hs, h_check, coords, dtype) -> dict:
+    """The error model of both schemes over hs (and central at h_check), its Taylor
+    constants evaluated in float64, the round-off with ε of `dtype` (one jitted program)."""
+    with jax.enable_x64(True):
 
         @jax.jit
-        def errors(hs, scheme=scheme):
-            num = jax.vmap(lambda h: fd_gradient(f, x, h, scheme, coordinates=coords))(hs)
-            if coords is None:
-                num = jax.vmap(lambda a: ravel_pytree(a)[0])(num)
-            return jnp.linalg.norm(num - g, axis=1) / jnp.linalg.norm(g)
+        def run(x64, hs, h_check):
+            out = {
+                k: finite_difference_error(f, x64, hs, k, coordinates=coords, dtype=dtype)
+                for k in SCHEMES
+            }
+            check = finite_difference_error(
+                f, x64, h_check, "central", coordinates=coords, dtype=dtype
+            )
+            return out, check.total
 
-        measured = np.asarray(errors(hs))
-        model = _model(f, x, x64, hs, scheme, coords)
-        total = np.asarray(model.total)
-        i, j = int(np.argmin(measured)), int(np.argmin(total))
+        h64 = jnp.asarray(hs, jnp.float64)
+        return jax.tree.map(np.asarray, run(x64, h64, jnp.float64(h_check)))
+
+
+def _entry(f, x, x64, hs, coords, dtype) -> dict:
+    """Measured and predicted errors over hs, and the backprop check at h = ε^{1/3}."""
+    h_check = default_step(dtype, "central")
+    measured = _measure(f, x, jnp.asarray(hs, dtype), jnp.asarray(h_check, dtype), coords)
+    models, predicted_check = _model(f, x64, hs, h_check, coords, dtype)
+    out = {}
+    for scheme in SCHEMES:
+        m, model = measured[scheme], models[scheme]
+        total = model.truncation + model.roundoff
+        i, j = int(np.argmin(m)), int(np.argmin(total))
         out[scheme] = {
-            "relative_error": measured,
-            "model_truncation": np.asarray(model.truncation),
-            "model_roundoff": np.asarray(model.roundoff),
+            "relative_error": m,
+            "model_truncation": model.truncation,
+            "model_roundoff": model.roundoff,
             "measured_best_h": float(hs[i]),
-            "measured_best_error": float(measured[i]),
+            "measured_best_error": float(m[i]),
             "predicted_best_h": float(hs[j]),
             "predicted_best_error": float(total[j]),
         }
+    if coords is not None:
+        out["backprop_check"] = {
+            "h": h_check,
+            "measured_relative_error": float(measured["check"]),
+            "predicted_relative_error": float(predicted_check),
+        }
     return out
-
-
-def _model(f, x, x64, h, scheme, coords):
-    """The error model with the Taylor constants evaluated in float64, ε of x's dtype."""
-    dtype = jax.tree.leaves(x)[0].dtype
-    with jax.enable_x64(True):
-        h = jnp.asarray(h, jnp.float64)
-        return finite_difference_error(f, x64, h, scheme, coordinates=coords, dtype=dtype)
-
-
-def _check(f, x, x64, coords, dtype) -> dict:
-    """Backprop against central differences at h = ε^{1/3}: measured and predicted error."""
-    h = default_step(dtype, "central")
-    flat = ravel_pytree(jax.grad(f)(x))[0][coords]
-    num = jax.jit(lambda x: fd_gradient(f, x, h, "central", coordinates=coords))(x)
-    measured = float(jnp.linalg.norm(num - flat) / jnp.linalg.norm(flat))
-    predicted = float(_model(f, x, x64, h, "central", coords).total)
-    return {"h": h, "measured_relative_error": measured, "predicted_relative_error": predicted}
 
 
 def run(config: Config) -> dict:
@@ -125,15 +148,14 @@ def run(config: Config) -> dict:
         for dname, dt in DTYPES.items():
             eps = float(jnp.finfo(dt).eps)
             hs = np.logspace(np.log10(eps) + 1, -0.5, s["n_h"])
+            x_np = make_x(dt)  # NumPy arrays: casts compile nothing
             with jax.enable_x64(dname == "float64"):  # the CLI runs in JAX's default float32
-                x = make_x(dt)
+                x = jax.tree.map(jnp.asarray, x_np)
                 assert jax.tree.leaves(x)[0].dtype == dt
             with jax.enable_x64(True):
-                x64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), x)
+                x64 = jax.tree.map(lambda a: jnp.asarray(a.astype(np.float64)), x_np)
             with jax.enable_x64(dname == "float64"):
-                entry = {"eps": eps, "h": hs, **_scan(f, x, x64, jnp.asarray(hs, dt), coords)}
-                if coords is not None:
-                    entry["backprop_check"] = _check(f, x, x64, coords, dt)
+                entry = {"eps": eps, "h": hs, **_entry(f, x, x64, hs, coords, dt)}
             results[name][dname] = entry
     out = {
         "theory": {
@@ -164,7 +186,7 @@ def _plot(results: dict) -> None:
                 ax.loglog(hs, total, "-", lw=1.2, color=color, alpha=0.8, label=f"{label}: model")
                 ax.loglog(hs, e["model_truncation"], ":", lw=1.0, color=color)
             ax.loglog(hs, entry["central"]["model_roundoff"], ":", lw=1.0, color=COLORS["theory"])
-            for power, text in ((1 / 2, "ε^½"), (1 / 3, "ε^⅓")):
+            for power, text in ((1 / 2, r"$\varepsilon^{1/2}$"), (1 / 3, r"$\varepsilon^{1/3}$")):
                 ax.axvline(eps**power, color="0.5", lw=0.8, ls="--")
                 ax.text(
                     eps**power,
@@ -182,13 +204,13 @@ def _plot(results: dict) -> None:
             if row == 1:
                 ax.set_xlabel("step h (parameter units)")
             if col == 0:
-                ax.set_ylabel("relative error ‖g_num − ∇U‖ / ‖∇U‖")
+                ax.set_ylabel(r"relative error $\|g_{\rm num} - \nabla U\| / \|\nabla U\|$")
             if "backprop_check" in entry:
                 c = entry["backprop_check"]
                 ax.text(
                     0.03,
                     0.04,
-                    f"backprop vs central at h = ε^⅓ = {c['h']:.1e}:\n"
+                    f"backprop vs central at $h = \\varepsilon^{{1/3}}$ = {c['h']:.1e}:\n"
                     f"measured {c['measured_relative_error']:.1e}, "
                     f"predicted {c['predicted_relative_error']:.1e}",
                     transform=ax.transAxes,
@@ -200,7 +222,7 @@ def _plot(results: dict) -> None:
     axes[0, 0].legend(fontsize=7.5, loc="lower left")
     fig.suptitle(
         "Finite-difference gradients: truncation (slope 1 forward, 2 central) against "
-        "round-off (slope −1); best h near ε^½ and ε^⅓",
+        r"round-off (slope −1); best $h$ near $\varepsilon^{1/2}$ and $\varepsilon^{1/3}$",
         fontsize=11.5,
     )
     fig.tight_layout()

@@ -27,6 +27,7 @@ continues the same trajectory bit for bit.
 from __future__ import annotations
 
 import collections
+import os
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -156,29 +157,27 @@ def _metrics(model, train, test, val=None) -> dict:
     accuracy = getattr(model, "accuracy", None)
     classify = accuracy is not None and jnp.issubdtype(jnp.asarray(train["y"]).dtype, jnp.integer)
 
-    def on(batch, fn):
-        batch = jax.tree.map(jnp.asarray, batch)
+    def on(batch, fn):  # cached per (function, data): runs that share a test set share it
+        def build():
+            data = jax.tree.map(jnp.asarray, batch)
 
-        def metric(params):
-            dtype = jnp.result_type(*jax.tree.leaves(params))
-            return fn(params, cast_data(batch, dtype))
+            def metric(params):
+                dtype = jnp.result_type(*jax.tree.leaves(params))
+                return fn(params, cast_data(data, dtype))
 
-        return metric
+            return metric
 
-    def build():
-        out = {}
-        if classify:
-            out["train_accuracy"] = on(train, accuracy)
-        for part, batch in (("val", val), ("test", test)):
-            if batch is not None:
-                out[f"{part}_loss"] = on(batch, loss_fn)
-                if classify:
-                    out[f"{part}_accuracy"] = on(batch, accuracy)
-        return out
+        return _cached(("metric", fn, _data_key(batch)), build, keep=(batch,))
 
-    parts = tuple(_data_key(b) if b else None for b in (train, test, val))
-    key = ("metrics", loss_fn, accuracy, *parts)
-    return _cached(key, build, keep=(train, test, val))
+    out = {}
+    if classify:
+        out["train_accuracy"] = on(train, accuracy)
+    for part, batch in (("val", val), ("test", test)):
+        if batch is not None:
+            out[f"{part}_loss"] = on(batch, loss_fn)
+            if classify:
+                out[f"{part}_accuracy"] = on(batch, accuracy)
+    return out
 
 
 def init_params(model, key: PRNGKey, seeds: int, dtype=jnp.float32) -> PyTree:
@@ -212,6 +211,7 @@ def train(
     early_stopping: EarlyStopping | None = None,
     checkpoint=None,
     checkpoint_every: int | None = None,
+    checkpoint_best=None,
     resume_from=None,
     progress: bool | None = None,
 ) -> TrainResult:
@@ -255,6 +255,18 @@ def train(
         state, the metrics so far and the best parameters so far; `record_positions` is
         not checkpointed.
       checkpoint_every: epochs between checkpoints (default: only at the end).
+      checkpoint_best: a file path (another file than `checkpoint`): save a checkpoint,
+        in the same format, after every epoch >= 1 at which the watched score (the
+        `early_stopping` metric; else the validation loss, else the training loss)
+        reaches a new best for at least one member (seed or swept value). It is the whole
+        run at that epoch, not one member: every member's state and its own best
+        parameters so far (`best_params`). So the file is the state at the best epoch
+        for a single run, and at the latest epoch at which any member improved for an
+        ensemble; each member's best is in it. Resuming from it (`resume_from`) with the
+        same arguments gives the uninterrupted run's result, and `train(...,
+        epochs=<its epoch>, resume_from=it).best_params` reads the best parameters
+        without training. The run is then checked after every epoch (one `simulate`
+        call per epoch, same compiled program, same numbers).
       resume_from: a checkpoint written by a run with the same arguments: continue it to
         `epochs`; the result equals the uninterrupted run.
       progress: show a progress bar (see `simulate`).
@@ -298,6 +310,13 @@ def train(
             f"early_stopping={rule!r} is not allowed: give integrators.early_stopping(...)."
         )
     every = epochs if checkpoint_every is None else check_int("checkpoint_every", checkpoint_every)
+    if checkpoint_best is not None:
+        if checkpoint is not None and _same_file(checkpoint, checkpoint_best):
+            raise ValueError(
+                f"checkpoint_best={str(checkpoint_best)!r} is the `checkpoint` file: give "
+                "the best-score checkpoint its own path."
+            )
+        every = 1  # watch the best score after every epoch
 
     def segment(prev, n_epochs):
         return simulate(
@@ -320,17 +339,26 @@ def train(
     fingerprint = {"iterations_per_epoch": per_epoch, "seeds": seeds, "batch_size": batch_size}
     if resume_from is not None:
         done, traj, parts = _resume(resume_from, segment, fingerprint, epochs, key_run)
+    k = epochs if checkpoint_every is None else checkpoint_every
     while done < epochs:
         n = min(every, epochs - done)
+        best_before = None if traj is None else np.asarray(traj.resume_state.stop.best_step)
         traj = segment(traj, n)
         done += n
         parts.append(_records(traj))
-        if checkpoint is not None:
+        save_every = checkpoint is not None and (n == k or done % k == 0 or done == epochs)
+        improved = checkpoint_best is not None and _improved(traj, best_before, per_epoch)
+        if save_every or improved:
             tree = _checkpoint_tree(traj, _joined(parts))
-            ckpt.save(checkpoint, tree, {**fingerprint, "epoch": done})
-    rec = _hold_finite(_joined(parts), traj.diverged)
+            meta = {**fingerprint, "epoch": done}
+            if save_every:
+                ckpt.save(checkpoint, tree, meta)
+            if improved:
+                ckpt.save(checkpoint_best, tree, meta)
+    # epoch arithmetic on the host in NumPy: an eager jnp op would compile a program per shape
+    ds = np.asarray(traj.diverged_step)
+    rec = _hold_finite(_joined(parts), ds >= 0)
     obs, watch = rec["observed"], traj.resume_state.stop
-    ds = traj.diverged_step
     return TrainResult(
         epochs=np.arange(epochs + 1),
         iterations_per_epoch=per_epoch,
@@ -341,15 +369,28 @@ def train(
         grad_norm=rec["grad_norm"],
         observed=obs,
         final_params=traj.final_state.params,
-        diverged=traj.diverged,
+        diverged=jnp.asarray(ds >= 0),
         trajectory=traj,
         val_loss=obs.get("val_loss"),
         val_accuracy=obs.get("val_accuracy"),
-        stop_epoch=watch.stopped_step // per_epoch,  # −1 // k = −1
-        best_epoch=watch.best_step // per_epoch,
+        stop_epoch=jnp.asarray(np.asarray(watch.stopped_step) // per_epoch),  # −1 // k = −1
+        best_epoch=jnp.asarray(np.asarray(watch.best_step) // per_epoch),
         best_params=watch.best_params,
-        diverged_epoch=jnp.where(ds >= 0, -(-ds // per_epoch), -1),
+        diverged_epoch=jnp.asarray(np.where(ds >= 0, -(-ds // per_epoch), -1)),
     )
+
+
+def _same_file(a, b) -> bool:
+    return os.path.abspath(os.fspath(a)) == os.path.abspath(os.fspath(b))
+
+
+def _improved(traj, best_before, per_epoch: int) -> bool:
+    """Whether some member reached a new best score in the segment just run (its best step
+    moved; before the first segment, a best after epoch 0)."""
+    best = np.asarray(traj.resume_state.stop.best_step)
+    if best_before is None:
+        return bool(np.any(best >= per_epoch))
+    return bool(np.any(best != best_before))
 
 
 def _records(traj) -> dict:
@@ -358,14 +399,16 @@ def _records(traj) -> dict:
 
 def _joined(parts: list) -> dict:
     """The records of consecutive segments, joined on the epoch axis (after the batch axes)."""
+    if len(parts) == 1:
+        return parts[0]
     axis = jnp.ndim(parts[0]["loss"]) - 1
-    return jax.tree.map(lambda *a: jnp.concatenate(a, axis=axis), *parts)
+    return jax.tree.map(lambda *a: jnp.asarray(np.concatenate(a, axis=axis)), *parts)
 
 
 def _hold_finite(records: dict, diverged) -> dict:
     """A diverged member's non-finite records repeat its last finite record: no NaN reaches
     a plot (a member can only diverge after a finite record, its initialisation)."""
-    if not bool(jnp.any(diverged)):
+    if not np.any(np.asarray(diverged)):
         return records
     axis = jnp.ndim(records["loss"]) - 1
 

@@ -119,6 +119,40 @@ def test_checkpoint_resume_equals_uninterrupted_run(setup, tmp_path):
         itg.train(model, data, opt, **kw, resume_from=bad)
 
 
+def test_checkpoint_on_new_best_resumes_to_the_uninterrupted_run(setup, tmp_path):
+    """`checkpoint_best` is written at the latest epoch at which some member's validation
+    loss improved (the best epoch for one seed), holds every member's best parameters,
+    and resuming from it gives the uninterrupted run bit for bit."""
+    data, model = setup
+    # the run of the test above (same compiled program) at a rate at which the validation
+    # loss turns up: seed 0 is best at epoch 3, seed 1 at epoch 2, both stop
+    kw = dict(epochs=5, batch_size=28, seeds=2, early_stopping=itg.early_stopping(patience=2))
+    opt = itg.momentum(1.0, 0.9)
+    full = itg.train(model, data, opt, **kw)
+    best, every = tmp_path / "best.npz", tmp_path / "every.npz"
+    with_best = itg.train(
+        model, data, opt, **kw, checkpoint=every, checkpoint_every=2, checkpoint_best=best
+    )
+    best_epoch, stop_epoch = np.asarray(full.best_epoch), np.asarray(full.stop_epoch)
+    # the test needs: members with different best epochs, a stop, and epochs left to resume
+    assert len(set(best_epoch)) == 2 and np.all(stop_epoch > 0), (best_epoch, stop_epoch)
+    assert 1 <= best_epoch.max() < 5
+    assert itg.checkpoint.read_meta(best)["epoch"] == best_epoch.max()
+    assert itg.checkpoint.read_meta(every)["epoch"] == 5
+    kw_best = {**kw, "epochs": int(best_epoch.max())}
+    at_best = itg.train(model, data, opt, **kw_best, resume_from=best)
+    for a, b in zip(*map(jax.tree.leaves, (at_best.best_params, full.best_params)), strict=True):
+        np.testing.assert_array_equal(a, b)
+    resumed = itg.train(model, data, opt, **kw, resume_from=best)
+    for res in (with_best, resumed):
+        for name in ("train_loss", "val_loss", "test_accuracy", "stop_epoch", "best_epoch"):
+            np.testing.assert_array_equal(getattr(res, name), getattr(full, name), name)
+        for a, b in zip(*map(jax.tree.leaves, (res.final_params, full.final_params)), strict=True):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="its own path"):
+        itg.train(model, data, opt, **kw, checkpoint=best, checkpoint_best=best)
+
+
 def test_checkpoint_structure_checked(tmp_path):
     tree = {"a": np.arange(3.0), "k": jax.random.key(1)}
     itg.checkpoint.save(tmp_path / "c.npz", tree, {"x": 1})
