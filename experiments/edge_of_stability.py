@@ -216,8 +216,11 @@ def _caption(summary) -> str:
     ]
     peak = max(r["max_sharpness"] / r["threshold"] for _, r in runs)
     text = f"late mean of sharpness/limit within 5% of 1 in {near} of {len(runs)} runs"
-    if short:
+    if 0 < len(short) <= 3:
         text += "; below it: " + ", ".join(short)
+    elif short:  # too many to name on one line: count them and give the lowest
+        low = min(r["late_ratio_to_threshold"] for _, r in runs)
+        text += f"; {len(short)} runs below 0.95× (lowest {low:.2f}×)"
     return text + f"; highest peak {peak:.2f}× the limit"
 
 
