@@ -14,7 +14,8 @@ For each optimizer:
 * 1-D interpolations: initial → final parameters, and between the minima reached from two
   seeds (different initialisations) and from one initialisation with two batch orders, with
   the barrier max_α L − max(L_A, L_B), against the harmonic (second-order Taylor) models at
-  both ends.
+  the ends that are minima (each drawn on its own half of the segment; θ₀ is not a minimum,
+  its model is kept in the JSON only).
 """
 
 from __future__ import annotations
@@ -224,7 +225,7 @@ def _half(q, alpha, near_a: bool, ylim):
 
 def _plot_line(ax, alpha, line, qa, qb, name, ylim):
     """The measured line (heavy ball: markers, it lies on SGD) and, for SGD and Adam, the
-    harmonic models at both ends."""
+    harmonic models at the ends that are minima (`qa` None: θ_A = θ₀ is not one)."""
     color = COLORS[name]
     loss = np.asarray(line.loss)
     if name == "momentum":
@@ -232,6 +233,8 @@ def _plot_line(ax, alpha, line, qa, qb, name, ylim):
         return
     ax.semilogy(alpha, loss, "-", color=color, lw=2.2, zorder=3)
     for q, near_a in ((qa, True), (qb, False)):
+        if q is None:
+            continue
         ax.semilogy(alpha, _half(q, alpha, near_a, ylim), "--", color=color, lw=1.1, zorder=2)
 
 
@@ -253,7 +256,7 @@ def _legend_handles():
     )
     handles.append(Line2D([], [], color=COLORS["adam"], lw=2.2, label="Adam"))
     handles.append(
-        Line2D([], [], color="black", ls="--", lw=1.1, label="2nd-order Taylor model at each end")
+        Line2D([], [], color="black", ls="--", lw=1.1, label="2nd-order Taylor model at the minima")
     )
     return handles
 
@@ -292,7 +295,7 @@ def _interpolation_figure(config, runs, loss_fn, n_alpha):
         values = np.concatenate([np.asarray(c[1].loss) for c in curves])
         ylim = (0.5 * values.min(), 2.0 * values.max())
         for name, line, qa, qb in curves:
-            _plot_line(ax, alpha, line, qa, qb, name, ylim)
+            _plot_line(ax, alpha, line, None if pair is None else qa, qb, name, ylim)
         for edge in (0, 1):
             ax.axvline(edge, color="0.6", lw=0.8, ls=":")
         if pair is not None:
