@@ -14,6 +14,16 @@ def log_levels(values: np.ndarray, n: int = 16, top_percentile: float = 97.0) ->
     return np.geomspace(lo, max(hi, 1.0001 * lo), n)
 
 
+def quadratic_on(model, coords) -> np.ndarray:
+    """L₀ + gᵀc + ½ cᵀHc of a `views.restricted_quadratic` model at coefficients c (n, K).
+
+    `views.quadratic_value` in NumPy: plotting code then compiles no XLA program per shape.
+    """
+    value, grad, hessian = (np.asarray(m, dtype=float) for m in model)
+    c = np.asarray(coords, dtype=float)
+    return value + c @ grad + 0.5 * np.einsum("nk,kl,nl->n", c, hessian, c)
+
+
 def draw_slice(ax, sl: views.Slice, levels: np.ndarray, *, model=None, cmap="viridis"):
     """Filled log-contours of a `Slice`; dashed white contours of a quadratic model on top.
 
@@ -35,7 +45,7 @@ def draw_slice(ax, sl: views.Slice, levels: np.ndarray, *, model=None, cmap="vir
     if model is not None:
         A, B = np.meshgrid(a, b)
         coords = np.stack([A.ravel(), B.ravel()], axis=1)
-        quad = np.asarray(views.quadratic_value(model, coords), dtype=float).reshape(A.shape)
+        quad = quadratic_on(model, coords).reshape(A.shape)
         quad = np.ma.masked_where(~np.isfinite(quad) | (quad <= 0), quad)
         if quad.count() and np.ma.max(quad) > levels[0]:
             ax.contour(

@@ -14,12 +14,14 @@ For each optimizer:
 * 1-D interpolations: initial → final parameters, and between the minima reached from two
   seeds (different initialisations) and from one initialisation with two batch orders, with
   the barrier max_α L − max(L_A, L_B), against the harmonic (second-order Taylor) models at
-  both ends.
+  the ends that are minima (each drawn on its own half of the segment; θ₀ is not a minimum,
+  its model is kept in the JSON only).
 """
 
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -31,7 +33,7 @@ from ..landscape import views
 from ..landscape.data import digits
 from ..landscape.mlp import mlp
 from ._common import Config, save_figure, save_json
-from ._views_plot import draw_slice, log_levels, loss_colorbar
+from ._views_plot import draw_slice, log_levels, loss_colorbar, quadratic_on
 from .plotting import COLORS
 
 DESCRIPTION = "digits MLP: SGD/momentum/Adam on the PCA plane, honest view, interpolation barriers"
@@ -46,13 +48,16 @@ OPTIMIZERS = {
     "momentum": ("heavy ball", dict(lr=0.05, momentum=0.9)),
     "adam": ("Adam", dict(lr=0.01)),
 }
+# SGD is heavy ball with β = 0 (m = ∇L, θ ← θ − η m: the same update), so both run as one
+# swept `momentum` integrator: one compiled program instead of two.
+SWEPT = ("sgd", "momentum")
 # Particles of each run: 0 = the path shown (seed s), 1 = another initialisation (seed s+1),
 # 2 = the initialisation of particle 0 with its own batch order. Interpolation panels:
-# (title, the two particles whose final points are joined or None for θ₀ → final, legend).
+# (title, the two particles whose final points are joined or None for θ₀ → final).
 PANELS = (
-    ("init → final", None, "upper right"),
-    ("two inits", (0, 1), "lower center"),
-    ("same init, two batch orders", (0, 2), "center"),
+    ("init → final", None),
+    ("two inits", (0, 1)),
+    ("same init, two batch orders", (0, 2)),
 )
 
 
@@ -65,19 +70,39 @@ def _pick(tree, *index):
     return jax.tree.map(lambda a: a[index], tree)
 
 
+class Run(NamedTuple):
+    """One optimizer's three particles (see `PANELS`), as NumPy arrays."""
+
+    positions: object  # pytree, leaves (3, epochs + 1, ...): parameters after every epoch
+    epochs: np.ndarray  # (epochs + 1,) 0 … epochs
+    test_accuracy: np.ndarray  # (3,) after the last epoch
+    diverged: np.ndarray  # (3,) bool
+
+
+def _as_run(result, *sweep_index) -> Run:
+    """A `Run` of a `TrainResult`, of one member of its sweep axis if `sweep_index` is given."""
+    numpy = lambda a: np.asarray(a)[sweep_index]  # noqa: E731  (NumPy: no compiled indexing)
+    return Run(
+        positions=jax.tree.map(numpy, result.trajectory.positions),
+        epochs=np.asarray(result.epochs),
+        test_accuracy=numpy(result.test_accuracy)[:, -1],
+        diverged=numpy(result.diverged),
+    )
+
+
 def _train(config: Config, epochs: int):
-    """Three particles per optimizer (see `PANELS`), one `integrators.train` call each."""
+    """Three particles per optimizer (see `PANELS`); SGD and heavy ball in one swept call."""
     data = digits()
     model = mlp(SIZES, activation=ACTIVATION)
-    keys = jnp.stack([jax.random.key(config.seed), jax.random.key(config.seed + 1)])
-    inits = jax.jit(jax.vmap(model.init))(keys)  # seeds s and s + 1, one compilation
-    x0 = jax.tree.map(lambda a: a[jnp.array([0, 1, 0])], inits)
-    runs = {}
-    for name, (_, hyper) in OPTIMIZERS.items():
-        runs[name] = itg.train(
+    init = jax.jit(model.init)  # one program for both seeds (half the compile of a vmap)
+    inits = [jax.device_get(init(jax.random.key(config.seed + i))) for i in (0, 1)]
+    x0 = jax.tree.map(lambda a, b: np.stack([a, b, a]), *inits)  # particles 0, 1, 2
+
+    def train(optimizer):
+        return itg.train(
             model,
             data,
-            itg.get(name, **hyper),
+            optimizer,
             epochs=epochs,
             batch_size=BATCH,
             seeds=3,
@@ -86,14 +111,19 @@ def _train(config: Config, epochs: int):
             params_per_seed=True,
             record_positions=True,
         )
-    return data, model, runs
+
+    swept = {k: [OPTIMIZERS[n][1].get(k, 0.0) for n in SWEPT] for k in ("lr", "momentum")}
+    both = train(itg.momentum(**swept))
+    runs = {name: _as_run(both, i) for i, name in enumerate(SWEPT)}
+    runs["adam"] = _as_run(train(itg.get("adam", **OPTIMIZERS["adam"][1])))
+    return data, model, runs, both.iterations_per_epoch
 
 
 def _pca_panels(axes, name, result, loss_fn, grid_n):
     """Map with path, honest loss panel and distance panel for one optimizer."""
     label, hyper = OPTIMIZERS[name]
     color = COLORS[name]
-    path = _pick(result.trajectory.positions, 0)
+    path = _pick(result.positions, 0)
     epochs_of = result.epochs
     plane = views.pca_plane(path)
     honest = views.honest_view(loss_fn, path, plane)
@@ -108,38 +138,50 @@ def _pca_panels(axes, name, result, loss_fn, grid_n):
     levels = log_levels(np.asarray(sl.loss), n=18)
     filled = draw_slice(ax_map, sl, levels, model=model)
     loss_colorbar(ax_map, filled, levels)
-    ax_map.plot(coords[:, 0], coords[:, 1], "-o", color=color, ms=2.5, lw=1.4, label="path")
-    ax_map.plot(*coords[0], "s", color="white", mec="black", ms=8, label="start θ₀")
-    ax_map.plot(0, 0, "*", color="gold", mec="black", ms=14, label="end θ_c")
-    ax_map.plot([], [], "--", color="white", label="quadratic model at θ_c")
-    ax_map.set_xlabel(f"PC1 coordinate  (ρ₁ = {rho[0]:.3f})")
-    ax_map.set_ylabel(f"PC2 coordinate  (ρ₂ = {rho[1]:.3f})")
+    ax_map.plot(coords[:, 0], coords[:, 1], "-o", color=color, ms=3, lw=1.6, label="path")
+    ax_map.plot(*coords[0], "s", color="white", mec="black", ms=9, label=r"start $\theta_0$")
+    ax_map.plot(0, 0, "*", color="gold", mec="black", ms=15, label=r"end $\theta_c$")
+    ax_map.plot([], [], "--", color="white", label="quadratic model")
+    ax_map.set_xlabel(f"PC1 coordinate  (explained variance $\\rho_1$ = {rho[0]:.3f})")
+    ax_map.set_ylabel(f"PC2 coordinate  ($\\rho_2$ = {rho[1]:.3f})")
     ax_map.set_title(f"{label} ({_describe(hyper)}): PCA plane")
-    leg = ax_map.legend(fontsize=7, loc="lower right", framealpha=0.8)
-    leg.get_frame().set_facecolor("0.85")
+    leg = ax_map.legend(fontsize=9, loc="upper left", framealpha=0.85)
+    leg.get_frame().set_facecolor("0.9")
 
-    ax_loss.semilogy(epochs_of, true_loss, "-", color=color, lw=1.8, label="true L(θ_t)")
+    ax_loss.semilogy(epochs_of, true_loss, "-", color=color, lw=2.0, label=r"true $L(\theta_t)$")
     ax_loss.semilogy(
-        epochs_of, map_loss, "--", color="black", lw=1.3, label="map under path L(θ_c + Pθ_t)"
+        epochs_of,
+        map_loss,
+        "o",
+        color="black",
+        ms=4,
+        mfc="none",
+        label=r"map under the path $L(\theta_c + P(\theta_t-\theta_c))$",
     )
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("train loss L")
-    ax_loss.set_title("honest view: loss along the path")
+    gap = np.max(np.abs(true_loss - map_loss) / true_loss)
+    ax_loss.set_title(f"honest view: loss along the path (largest gap {gap:.0%})")
     ax_loss.grid(alpha=0.3, which="both")
-    ax_loss.legend(fontsize=8)
+    ax_loss.legend(fontsize=9)
 
     shown = disp > 0  # the centre itself (distance 0) has no place on a log axis
     ax_dist.semilogy(
-        epochs_of[shown], disp[shown], "-", color="0.55", lw=1.6, label="|θ_t − θ_c| (to centre)"
+        epochs_of[shown],
+        disp[shown],
+        "-",
+        color="0.55",
+        lw=1.6,
+        label=r"$|\theta_t - \theta_c|$ (to the centre)",
     )
     ax_dist.semilogy(
-        epochs_of[shown], dist[shown], "-", color=color, lw=1.8, label="d_t (off the plane)"
+        epochs_of[shown], dist[shown], "-", color=color, lw=1.8, label=r"$d_t$ (off the plane)"
     )
     ax_dist.set_xlabel("epoch")
     ax_dist.set_ylabel("distance in parameter space")
-    ax_dist.set_title(f"distance of θ_t from the plane (1 − ρ₁ − ρ₂ = {1 - rho.sum():.3f})")
+    ax_dist.set_title(f"distance from the plane ($1-\\rho_1-\\rho_2$ = {1 - rho.sum():.3f})")
     ax_dist.grid(alpha=0.3, which="both")
-    ax_dist.legend(fontsize=8)
+    ax_dist.legend(fontsize=9)
 
     mask = disp > 0
     return {
@@ -164,8 +206,8 @@ def _taylor(loss_fn, pa, pb, alpha):
     delta = jax.tree.map(lambda b, a: b - a, pb, pa)
     at_a = views.restricted_quadratic(loss_fn, pa, (delta,))
     at_b = views.restricted_quadratic(loss_fn, pb, (delta,))
-    qa = np.asarray(views.quadratic_value(at_a, alpha[:, None]))
-    qb = np.asarray(views.quadratic_value(at_b, (alpha - 1)[:, None]))
+    qa = quadratic_on(at_a, alpha[:, None])
+    qb = quadratic_on(at_b, (alpha - 1)[:, None])
     return qa, qb, float(at_a[2][0, 0]), float(at_b[2][0, 0])
 
 
@@ -175,23 +217,60 @@ def _harmonic_barrier(qa, qb, alpha, loss_a, loss_b):
     return float(np.max(np.minimum(qa, qb)[inside]) - max(loss_a, loss_b))
 
 
-def _plot_line(ax, alpha, line, qa, qb, color, label, ylim, lw):
-    ax.semilogy(alpha, np.asarray(line.loss), "-", color=color, lw=lw, label=label, alpha=0.9)
-    for q in (qa, qb):
-        keep = (q > ylim[0]) & (q < ylim[1])
-        ax.semilogy(alpha[keep], q[keep], "--", color=color, lw=0.9, alpha=0.8)
+def _half(q, alpha, near_a: bool, ylim):
+    """A harmonic model drawn only on the half of the segment at its own end and inside ylim."""
+    side = alpha <= 0.5 if near_a else alpha >= 0.5
+    return np.where(side & (q > ylim[0]) & (q < ylim[1]), q, np.nan)  # NaN: gaps, no chords
+
+
+def _plot_line(ax, alpha, line, qa, qb, name, ylim):
+    """The measured line (heavy ball: markers, it lies on SGD) and, for SGD and Adam, the
+    harmonic models at the ends that are minima (`qa` None: θ_A = θ₀ is not one)."""
+    color = COLORS[name]
+    loss = np.asarray(line.loss)
+    if name == "momentum":
+        ax.semilogy(alpha, loss, "o", color=color, ms=5, mfc="none", mew=1.3, zorder=4)
+        return
+    ax.semilogy(alpha, loss, "-", color=color, lw=2.2, zorder=3)
+    for q, near_a in ((qa, True), (qb, False)):
+        if q is None:
+            continue
+        ax.semilogy(alpha, _half(q, alpha, near_a, ylim), "--", color=color, lw=1.1, zorder=2)
+
+
+def _legend_handles():
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=COLORS["sgd"], lw=2.2, label="SGD")]
+    handles.append(
+        Line2D(
+            [],
+            [],
+            color=COLORS["momentum"],
+            marker="o",
+            ls="none",
+            mfc="none",
+            mew=1.3,
+            label="heavy ball (same η/(1−β))",
+        )
+    )
+    handles.append(Line2D([], [], color=COLORS["adam"], lw=2.2, label="Adam"))
+    handles.append(
+        Line2D([], [], color="black", ls="--", lw=1.1, label="2nd-order Taylor model at the minima")
+    )
+    return handles
 
 
 def _interpolation_figure(config, runs, loss_fn, n_alpha):
-    fig, axes = plt.subplots(1, 3, figsize=(16.5, 4.9))
+    fig, axes = plt.subplots(1, 3, figsize=(16.5, 5.4))
     out = {}
-    for ax, (title, pair, legend_at) in zip(axes, PANELS, strict=True):
+    for ax, (title, pair) in zip(axes, PANELS, strict=True):
         alpha = (
             np.linspace(-0.2, 1.3, n_alpha) if pair is None else np.linspace(-0.25, 1.25, n_alpha)
         )
         curves = []
         for name, result in runs.items():
-            positions = result.trajectory.positions
+            positions = result.positions
             if pair is None:
                 pa, pb = _pick(positions, 0, 0), _pick(positions, 0, -1)
             else:
@@ -216,26 +295,33 @@ def _interpolation_figure(config, runs, loss_fn, n_alpha):
         values = np.concatenate([np.asarray(c[1].loss) for c in curves])
         ylim = (0.5 * values.min(), 2.0 * values.max())
         for name, line, qa, qb in curves:
-            label = OPTIMIZERS[name][0]
-            if pair is not None:
-                label += (
-                    f": barrier {float(line.barrier):.3g}, |θ_B − θ_A| = {float(line.distance):.3g}"
-                )
-            lw = 3.4 if name == "sgd" else 1.8  # heavy ball (same η/(1 − β)) lies on SGD
-            _plot_line(ax, alpha, line, qa, qb, COLORS[name], label, ylim, lw)
-        ax.plot([], [], "--", color="black", lw=0.9, label="2nd-order Taylor models at the ends")
-        ax.axvline(0, color="0.6", lw=0.8, ls=":")
-        ax.axvline(1, color="0.6", lw=0.8, ls=":")
+            _plot_line(ax, alpha, line, None if pair is None else qa, qb, name, ylim)
+        for edge in (0, 1):
+            ax.axvline(edge, color="0.6", lw=0.8, ls=":")
+        if pair is not None:
+            text = "\n".join(
+                f"{OPTIMIZERS[n][0]}: $\\Delta L^\\ddagger$ = {float(c.barrier):.2g}, "
+                f"$|\\theta_B-\\theta_A|$ = {float(c.distance):.3g}"
+                for n, c, _, _ in curves
+            )
+            box = dict(facecolor="white", edgecolor="0.7", alpha=0.9)
+            y, va = (0.03, "bottom") if pair == (0, 1) else (0.5, "center")  # where no line is
+            ax.text(0.5, y, text, transform=ax.transAxes, ha="center", va=va, fontsize=9, bbox=box)
         ax.set_ylim(*ylim)
-        ax.set_xlabel("α   (θ = (1 − α) θ_A + α θ_B)")
-        ax.set_ylabel("train loss L(θ)")
-        where = "θ_A = θ₀, θ_B = final" if pair is None else "θ_A, θ_B = final points"
-        ax.set_title(f"{title}  ({where})", fontsize=10)
+        ax.set_xlim(alpha[0], alpha[-1])
+        ax.set_xlabel(r"$\alpha$   ($\theta = (1-\alpha)\,\theta_A + \alpha\,\theta_B$)")
+        ax.set_ylabel(r"train loss $L(\theta)$")
+        where = (
+            r"$\theta_A = \theta_0$, $\theta_B$ = final"
+            if pair is None
+            else r"$\theta_A$, $\theta_B$ = final points"
+        )
+        ax.set_title(f"{title}  ({where})", fontsize=11)
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7.5, loc=legend_at)
+    axes[0].legend(handles=_legend_handles(), fontsize=9.5, loc="upper right")
     fig.suptitle(
-        "Linear interpolation of the digits-MLP loss: the barrier max L − max(L_A, L_B) "
-        "between minima",
+        r"Linear interpolation of the digits-MLP loss; barrier "
+        r"$\Delta L^\ddagger = \max_{[0,1]} L - \max(L_A, L_B)$ between end points",
         fontsize=12,
     )
     fig.tight_layout()
@@ -248,7 +334,7 @@ def run(config: Config) -> dict:
     epochs = 2 if config.quick else 30
     grid_n = 9 if config.quick else 31
     n_alpha = 9 if config.quick else 61
-    data, model, runs = _train(config, epochs)
+    data, model, runs, per_epoch = _train(config, epochs)
     train = jax.tree.map(jnp.asarray, data.train)
     loss_fn = lambda p: model.loss_fn(p, train)  # noqa: E731  one object: compiled once
 
@@ -256,9 +342,9 @@ def run(config: Config) -> dict:
     summary = {}
     for col, (name, result) in enumerate(runs.items()):
         summary[name] = _pca_panels(axes[:, col], name, result, loss_fn, grid_n)
-        summary[name]["test_accuracy"] = np.asarray(result.test_accuracy[:, -1])
+        summary[name]["test_accuracy"] = result.test_accuracy
         summary[name]["hyperparameters"] = OPTIMIZERS[name][1]
-        summary[name]["diverged"] = np.asarray(result.diverged)
+        summary[name]["diverged"] = result.diverged
     fig.suptitle(
         f"Digits MLP {'-'.join(map(str, SIZES))} ({ACTIVATION}, batch {BATCH}, {epochs} "
         "epochs): paths on their principal-component planes, and what the planes hide",
@@ -272,7 +358,7 @@ def run(config: Config) -> dict:
         "network": {"sizes": SIZES, "activation": ACTIVATION, "n_params": model.n_params},
         "batch_size": BATCH,
         "epochs": epochs,
-        "iterations_per_epoch": runs["sgd"].iterations_per_epoch,
+        "iterations_per_epoch": per_epoch,
         "pca": summary,
         "interpolation": interpolation,
         "runtime_s": time.perf_counter() - start,
