@@ -120,16 +120,19 @@ def count_sweep(kappas) -> dict:
     the counts are exact; the budgets come from the theory with a margin.
     """
     out = {name: [] for name in ("gd", "momentum", "adam")}
+    # One step budget per optimizer for every κ (the largest κ's), so that each optimizer
+    # compiles one program: κ, η and β are traced numbers, the step count is not.
+    top = float(np.max(kappas))
+    budget = max(int(1.02 * gd_theory_steps(top)), int(1.2 * heavy_ball_exact_steps(top))) + 20
+    adam_budget = int(10 * math.sqrt(top) / ADAM_LR) + 500
     for kappa in kappas:
         U = ls.valley(condition_number=float(kappa))
         x0 = jnp.asarray(start(kappa))
-        budget = max(int(1.02 * gd_theory_steps(kappa)), int(1.2 * heavy_ball_exact_steps(kappa)))
         names, opt = momentum_sweep(kappa)
-        traj = itg.simulate(opt, U, x0, budget + 20, record_positions=False)
+        traj = itg.simulate(opt, U, x0, budget, record_positions=False)
         for name, loss in zip(names, np.asarray(traj.loss, float), strict=True):
             out[name].append(first_below(loss, traj.steps))
-        budget = int(10 * math.sqrt(kappa) / ADAM_LR) + 500
-        traj = itg.simulate(itg.adam(lr=ADAM_LR), U, x0, budget, record_positions=False)
+        traj = itg.simulate(itg.adam(lr=ADAM_LR), U, x0, adam_budget, record_positions=False)
         out["adam"].append(first_below(np.asarray(traj.loss, float), traj.steps))
     theory = {
         "gd": [gd_theory_steps(k) for k in kappas],
