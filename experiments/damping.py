@@ -90,6 +90,12 @@ def _state_norm(positions: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------- phase portraits
 
 
+def _fuse(config: Config) -> int | None:
+    """Quick runs check divergence after every step (`fuse=0`): a smaller program that
+    compiles faster; `diverged_step` is exact either way."""
+    return 0 if config.quick else None
+
+
 def phase_portraits(config: Config) -> dict:
     """Simulate the three regimes in one sweep; return positions, velocities and energies."""
     regimes = _regimes()
@@ -260,7 +266,9 @@ def rate_sweep(config: Config) -> dict:
         names = [name for name, case in cases.items() if case[1] == nesterov]
         lrs = np.repeat([cases[name][0] for name in names], n_beta)
         opt = itg.momentum(lr=lrs, momentum=np.tile(betas, len(names)), nesterov=nesterov)
-        traj = itg.simulate(opt, U, x0, steps, jax.random.key(config.seed), bound=1e8)
+        traj = itg.simulate(
+            opt, U, x0, steps, jax.random.key(config.seed), bound=1e8, fuse=_fuse(config)
+        )
         positions = np.asarray(traj.positions, dtype=float)  # (sweep, particle, k, 2)
         diverged = np.asarray(traj.diverged_step)
         for i, name in enumerate(names):
@@ -457,6 +465,7 @@ def stability_grid(config: Config) -> dict:
             record_every=steps,
             record_positions=False,
             bound=1e6,
+            fuse=_fuse(config),
         )
         loss = np.asarray(traj.loss)
         label = classify(loss[:, -1], loss[0, 0], np.asarray(traj.diverged_step))
