@@ -59,7 +59,7 @@ def _regimes() -> dict:
 def continuous_oscillator(t: np.ndarray, lam: float, friction: float, x0: float = 1.0):
     """Exact solution (x(t), v(t)) of ẍ = −λx − γẋ from x(0) = x0, v(0) = 0."""
     gen = np.array([[0.0, 1.0], [-lam, -friction]])
-    states = np.stack([expm(gen * ti) @ np.array([x0, 0.0]) for ti in t])
+    states = expm(gen[None] * np.asarray(t, float)[:, None, None]) @ np.array([x0, 0.0])
     return states[:, 0], states[:, 1]
 
 
