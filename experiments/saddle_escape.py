@@ -181,10 +181,11 @@ def _stats(first: np.ndarray) -> dict:
     }
 
 
-def _points(eps: np.ndarray, n: int) -> jax.Array:
-    """n particles at (0, ε) for every ε, block after block: shape (len(eps)·n, 2)."""
-    y = np.repeat(np.asarray(eps, float), n)
-    return jnp.stack([jnp.zeros(len(y)), jnp.asarray(y)], axis=1)
+def _start(eps: np.ndarray, n_each: int, n_saddle: int) -> jax.Array:
+    """n_each particles at (0, ε) for every ε, block after block, then n_saddle at (0, 0):
+    shape (len(eps)·n_each + n_saddle, 2) (built in NumPy: no eager JAX op to compile)."""
+    y = np.r_[np.repeat(np.asarray(eps, float), n_each), np.zeros(n_saddle)]
+    return jnp.asarray(np.stack([np.zeros(len(y)), y], axis=1))
 
 
 def run_landscape(name: str, config: Config) -> dict:
@@ -200,7 +201,7 @@ def run_landscape(name: str, config: Config) -> dict:
 
     # 1.-3. Noise alone (start at the saddle): SGD, heavy ball and Adam against T, each run
     # carrying one deterministic particle per ε too (its T = 0 row: GD, heavy ball, Adam).
-    x0 = jnp.concatenate([_points(eps, 1), jnp.zeros((n, 2))])
+    x0 = _start(eps, 1, n)
     sweep = [0.0, *map(float, temps)]
     runs = (  # (name at T = 0, name at T > 0, integrator)
         ("gd", "sgd", itg.sgd(LR, temperature=sweep)),
@@ -217,7 +218,7 @@ def run_landscape(name: str, config: Config) -> dict:
     # n particles per ε and n at the saddle (the check against the thermal SGD above).
     t_a = s["noisy_temperature"]
     noise = itg.gaussian(2 * t_a / LR)
-    x0 = jnp.concatenate([_points(eps, n), jnp.zeros((n, 2))])
+    x0 = _start(eps, n, n)
     first = _escape(itg.sgd(LR), U, x0, steps["sgd"], keys[3], noise=noise, fuse=fuse)
     first = first.reshape(n_eps + 1, n)
     out["sgd_vs_eps"] = {

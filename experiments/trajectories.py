@@ -210,7 +210,9 @@ def _rate_label(name: str, rates: dict) -> str:
 def _quadratic_theory(U, setting, x0, steps, results, ax) -> dict:
     """U_k − U_min ∝ ρ^{2k}, ρ = max over the Hessian's eigenvalues of the linear map's factor."""
     lams = np.linalg.eigvalsh(
-        np.asarray(jax.hessian(U.energy)(jnp.asarray(U.global_minimum.x, x0.dtype)), np.float64)
+        np.asarray(
+            jax.jit(jax.hessian(U.energy))(jnp.asarray(U.global_minimum.x, x0.dtype)), np.float64
+        )
     )
     rates = {}
     k = np.arange(steps + 1)
