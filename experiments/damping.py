@@ -59,7 +59,7 @@ def _regimes() -> dict:
 def continuous_oscillator(t: np.ndarray, lam: float, friction: float, x0: float = 1.0):
     """Exact solution (x(t), v(t)) of ẍ = −λx − γẋ from x(0) = x0, v(0) = 0."""
     gen = np.array([[0.0, 1.0], [-lam, -friction]])
-    states = np.stack([expm(gen * ti) @ np.array([x0, 0.0]) for ti in t])
+    states = expm(gen[None] * np.asarray(t, float)[:, None, None]) @ np.array([x0, 0.0])
     return states[:, 0], states[:, 1]
 
 
@@ -88,6 +88,12 @@ def _state_norm(positions: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- phase portraits
+
+
+def _fuse(config: Config) -> int | None:
+    """Quick runs check divergence after every step (`fuse=0`): a smaller program that
+    compiles faster; `diverged_step` is exact either way."""
+    return 0 if config.quick else None
 
 
 def phase_portraits(config: Config) -> dict:
@@ -136,37 +142,37 @@ def phase_portraits(config: Config) -> dict:
 def _plot_phase(data: dict, config: Config) -> None:
     fig, axes = plt.subplots(2, 3, figsize=(15, 9.2))
     t = data["t"]
-    labels = {
-        "under": "under-damped",
-        "critical": "critical (β_c = (1−√ηλ)²)",
-        "over": "over-damped",
-    }
+    labels = {"under": "under-damped", "critical": "critically damped", "over": "over-damped"}
+    beta_c = r"$\beta_c = (1-\sqrt{\eta\lambda})^2$"
     for ax, (name, r) in zip(axes[0], data["regimes"].items(), strict=True):
         c = REGIME_COLORS[name]
-        ax.plot(r["x"], r["v"], ".-", color=c, ms=2.5, lw=0.8, label="heavy ball (simulated)")
+        # The simulation wide and pale underneath, the exact continuous solution on top.
+        ax.plot(r["x"], r["v"], "-", color=c, lw=4, alpha=0.45, label="heavy ball (simulated)")
         ax.plot(
             r["x_continuous"],
             r["v_continuous"],
             "--",
             color="black",
-            lw=1.0,
-            label="continuous oscillator",
+            lw=1.1,
+            label="continuous oscillator (exact)",
         )
-        ax.plot(1.0, 0.0, "s", color="white", mec="black", ms=7, label="start")
-        ax.plot(0.0, 0.0, "*", color="gold", mec="black", ms=12, label="minimum")
+        ax.plot(1.0, 0.0, "s", color="white", mec="black", ms=8, zorder=5, label="start")
+        ax.plot(0.0, 0.0, "*", color="gold", mec="black", ms=13, zorder=5, label="minimum")
         ax.set_xlabel("position θ")
         ax.set_ylabel("velocity v = (θₖ − θₖ₋₁)/dt")
+        extra = f" ({beta_c})" if name == "critical" else ""
         ax.set_title(
-            f"{labels[name]}: β = {r['momentum']:.3g}, γ = {r['friction']:.3g}, "
-            f"ζ = γ/2√λ = {r['damping_ratio']:.2f}",
-            fontsize=10,
+            f"{labels[name]}{extra}: β = {r['momentum']:.3g},\n"
+            f"γ = {r['friction']:.3g}, damping ratio ζ = γ/2√λ = {r['damping_ratio']:.2f}",
+            fontsize=10.5,
         )
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
+        if name == "under":
+            ax.legend(fontsize=9.5, loc="lower right")
     ax = axes[1, 0]
     for name, r in data["regimes"].items():
         c = REGIME_COLORS[name]
-        ax.plot(t, r["x"], color=c, lw=1.4, label=f"{labels[name]} (β = {r['momentum']:.3g})")
+        ax.plot(t, r["x"], color=c, lw=2.2, label=f"{labels[name]}, β = {r['momentum']:.3g}")
         ax.plot(t, r["x_continuous"], "--", color="black", lw=0.8)
     ax.plot([], [], "--", color="black", lw=0.8, label="continuous oscillator")
     ax.set_xlim(0, min(t[-1], 45))
@@ -174,13 +180,13 @@ def _plot_phase(data: dict, config: Config) -> None:
     ax.set_ylabel("position θ(t)")
     ax.set_title("position against time")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9.5)
     ax = axes[1, 1]
     for name, r in data["regimes"].items():
         c = REGIME_COLORS[name]
         energy = r["kinetic"] + r["potential"]
         keep = energy > 1e-30
-        ax.semilogy(t[keep], energy[keep], color=c, lw=1.4, label=f"{labels[name]}: K + U")
+        ax.semilogy(t[keep], energy[keep], color=c, lw=2.2, label=f"{labels[name]}: K + U")
         th_e = r["energy_continuous"]
         keep = th_e > 1e-30
         ax.semilogy(t[keep], th_e[keep], "--", color="black", lw=0.8)
@@ -189,7 +195,7 @@ def _plot_phase(data: dict, config: Config) -> None:
     ax.set_ylabel("energy E = ½v² + ½λθ²")
     ax.set_title("energy decays (dE/dt = −γ·2K)")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9.5)
     ax = axes[1, 2]
     r = data["regimes"]["under"]
     ax.plot(t, r["kinetic"], color="#9467bd", lw=1.0, label="kinetic K = ½v²")
@@ -198,20 +204,22 @@ def _plot_phase(data: dict, config: Config) -> None:
         t, r["kinetic"] + r["potential"], color=REGIME_COLORS["under"], lw=1.6, label="E = K + U"
     )
     ax.plot(t, r["friction_work"], color="#ff7f0e", lw=1.6, label="friction work W = ∫γ·2K dt")
+    # Ẽ + W sits exactly on E(0): drawn wide and pale, the theory thin and dashed on top.
     ax.plot(
         t,
         r["shadow_energy"] + r["friction_work"],
         color="black",
-        lw=2.2,
+        lw=5,
+        alpha=0.3,
         label="Ẽ + W  (Ẽ = ½v² + ½λθₖθₖ₋₁)",
     )
-    ax.axhline(r["shadow_energy"][0], color="gray", ls=":", lw=1.5, label="theory: E(0)")
+    ax.axhline(r["shadow_energy"][0], color="black", ls="--", lw=1.1, label="theory: E(0)")
     ax.set_xlim(0, min(t[-1], 30))
     ax.set_xlabel("physical time t = k·dt")
     ax.set_ylabel("energy")
     ax.set_title(f"energy balance, under-damped (γ = {r['friction']:.2g})")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="center right")
+    ax.legend(fontsize=9.5, loc="center right")
     fig.suptitle(
         f"Heavy ball on U = ½λθ² (λ = {LAM:g}) is a damped oscillator: η = {PHASE_LR:g} ⇒ "
         f"dt = √η = {data['dt']:g}, γ = (1−β)/√η, unit mass",
@@ -258,7 +266,9 @@ def rate_sweep(config: Config) -> dict:
         names = [name for name, case in cases.items() if case[1] == nesterov]
         lrs = np.repeat([cases[name][0] for name in names], n_beta)
         opt = itg.momentum(lr=lrs, momentum=np.tile(betas, len(names)), nesterov=nesterov)
-        traj = itg.simulate(opt, U, x0, steps, jax.random.key(config.seed), bound=1e8)
+        traj = itg.simulate(
+            opt, U, x0, steps, jax.random.key(config.seed), bound=1e8, fuse=_fuse(config)
+        )
         positions = np.asarray(traj.positions, dtype=float)  # (sweep, particle, k, 2)
         diverged = np.asarray(traj.diverged_step)
         for i, name in enumerate(names):
@@ -312,13 +322,22 @@ def _plot_rates(data: dict, config: Config) -> None:
         ms=14,
         label=f"β* = (1−√ηλ)² = {beta_c:.2f}, ρ = 1−√ηλ",
     )
-    ax.plot(fine, np.sqrt(fine), ":", color=COLORS["theory"], lw=1, label="√β (complex roots)")
+    # For β ≥ β* the roots are complex and heavy ball's ρ is √β itself: drawn only below.
+    below = fine <= beta_c
+    ax.plot(
+        fine[below],
+        np.sqrt(fine[below]),
+        ":",
+        color=COLORS["theory"],
+        lw=1.2,
+        label="√β: heavy ball's ρ for β ≥ β* (complex roots)",
+    )
     ax.set_ylim(0.5, 1.01)
     ax.set_xlabel("momentum β")
     ax.set_ylabel("contraction per step ρ")
     ax.set_title(f"one curvature: U = ½λθ², ηλ = {lr * LAM:g}")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=9, loc="lower left")
 
     # (b) two curvatures at Polyak's η*
     ax = axes[1]
@@ -327,8 +346,26 @@ def _plot_rates(data: dict, config: Config) -> None:
     r_mu = th.spectral_radius(lr * MU, fine)
     r_L = th.spectral_radius(lr * L, fine)
     # The worst-case envelope wide and pale underneath, the two curves it is made of on top.
-    ax.plot(fine, r_mu, "--", color="#9467bd", lw=1.4, zorder=3, label=f"ρ for μ = {MU:g}")
-    ax.plot(fine, r_L, "--", color="#8c564b", lw=1.4, zorder=3, label=f"ρ for L = {L:g}")
+    # Above Polyak's β* both modes have complex roots and ρ_μ = ρ_L = √β: one curve there.
+    distinct = np.abs(r_mu - r_L) > 1e-9
+    ax.plot(
+        fine[distinct],
+        r_mu[distinct],
+        "--",
+        color="#9467bd",
+        lw=1.4,
+        zorder=3,
+        label=rf"$\rho_\mu$ (μ = {MU:g})",
+    )
+    ax.plot(
+        fine,
+        r_L,
+        "--",
+        color="#8c564b",
+        lw=1.4,
+        zorder=3,
+        label=rf"$\rho_L$ (L = {L:g}); $\rho_\mu = \rho_L = \sqrt{{\beta}}$ past β*",
+    )
     ax.plot(
         fine,
         np.maximum(r_mu, r_L),
@@ -347,6 +384,7 @@ def _plot_rates(data: dict, config: Config) -> None:
         color="gold",
         mec="black",
         ms=14,
+        zorder=6,
         label=f"Polyak β* = {polyak['momentum']:.3f}, ρ* = (√κ−1)/(√κ+1) = {polyak['rate']:.3f}",
     )
     ax.axhline(1.0, color="gray", lw=0.8)
@@ -355,7 +393,7 @@ def _plot_rates(data: dict, config: Config) -> None:
     ax.set_ylabel("contraction per step ρ (> 1: diverges)")
     ax.set_title(f"U = ½(μθ₁² + Lθ₂²), κ = {L / MU:g}, Polyak's η* = {lr:.3f}")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=9, loc="lower left")
 
     # (c) two curvatures at η = 1/L: heavy ball and Nesterov
     ax = axes[2]
@@ -374,10 +412,11 @@ def _plot_rates(data: dict, config: Config) -> None:
         ax.plot(
             fine[best],
             worst[best],
-            "*",
+            "D" if nesterov else "*",
             color=COLORS[name],
             mec="black",
-            ms=13,
+            ms=8 if nesterov else 14,
+            zorder=5 if nesterov else 4,
             label=f"{label}: best β = {fine[best]:.3f}, ρ = {worst[best]:.3f}",
         )
     ax.set_ylim(0.85, 1.005)
@@ -385,7 +424,7 @@ def _plot_rates(data: dict, config: Config) -> None:
     ax.set_ylabel("contraction per step ρ")
     ax.set_title("same (μ, L) at η = 1/L: Nesterov beside heavy ball")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=9, loc="lower left")
     fig.suptitle(
         "Convergence rate against momentum: measured per-step contraction of ‖(θₖ, θₖ₋₁)‖ "
         "vs the spectral radius of the 2×2 iteration matrix",
@@ -426,6 +465,7 @@ def stability_grid(config: Config) -> dict:
             record_every=steps,
             record_positions=False,
             bound=1e6,
+            fuse=_fuse(config),
         )
         loss = np.asarray(traj.loss)
         label = classify(loss[:, -1], loss[0, 0], np.asarray(traj.diverged_step))
@@ -456,7 +496,7 @@ def _plot_stability(data: dict, config: Config) -> None:
     ):
         label = data[name]["label"]
         for value, marker, color, text in (
-            (1, "o", "#1f77b4", "converged (U_K < 10⁻⁴U₀)"),
+            (1, "o", "#1f77b4", "converged (U after K steps < 10⁻⁴U₀)"),
             (-1, "x", "#d62728", "diverged (|θ| > bound, step reported)"),
             (0, "s", "#7f7f7f", "undecided in the step budget"),
         ):
@@ -482,7 +522,7 @@ def _plot_stability(data: dict, config: Config) -> None:
             fontsize=10,
         )
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8.5, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
+        ax.legend(fontsize=10, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
     axes[0].set_ylabel("momentum β")
     fig.suptitle("Where momentum diverges: grid of sweeps on U = ½λθ²", fontsize=13)
     fig.tight_layout()

@@ -125,6 +125,12 @@ def _sweep(members: list[tuple[str, float, float]]):
     return itg.momentum(lr=[m[1] for m in members], momentum=[m[2] for m in members])
 
 
+def _fuse(config: Config) -> int | None:
+    """Quick runs check divergence after every step (`fuse=0`): a smaller program that
+    compiles faster; `diverged_step` is exact either way."""
+    return 0 if config.quick else None
+
+
 def quadratic_runs(config: Config) -> dict:
     """GD and heavy ball on ½λθ² at η = f·threshold, the panels' f and a fine scan, one sweep."""
     steps = 600
@@ -138,7 +144,9 @@ def quadratic_runs(config: Config) -> dict:
     U = ls.quadratic([[LAM]])
     # Long enough for the slowest divergence of the scan (f = 1.01: ~930 steps for GD).
     total = max(steps, 1000)
-    traj = itg.simulate(_sweep(members), U, jnp.asarray([1.0]), total, bound=BOUND)
+    traj = itg.simulate(
+        _sweep(members), U, jnp.asarray([1.0]), total, bound=BOUND, fuse=_fuse(config)
+    )
     loss = np.asarray(traj.loss, float)[:, : steps + 1]
     diverged = np.asarray(traj.diverged_step)
     out = {"steps": steps, "lam": LAM, "beta": BETA, "bound": BOUND, "factors": QUAD_FACTORS}
@@ -180,7 +188,7 @@ def rosenbrock_runs(config: Config) -> dict:
 def _rosenbrock_runs(config: Config) -> dict:
     U = ls.rosenbrock()
     x_min = jnp.asarray([1.0, 1.0], dtype=jnp.float64)
-    hessian = np.asarray(U.hessian(x_min), float)
+    hessian = np.asarray(jax.jit(U.hessian)(x_min), float)  # one compile, not one per op
     lam, vec = np.linalg.eigh(hessian)
     lam_max = float(lam[-1])
     steps = 2000 if config.quick else 5000
@@ -204,6 +212,7 @@ def _rosenbrock_runs(config: Config) -> dict:
         record_every=every,
         bound=BOUND,
         observe={"sharpness": lambda x: sharpness(U, x)},
+        fuse=_fuse(config),
     )
     k = np.asarray(traj.steps)
     positions = np.asarray(traj.positions, float)
@@ -238,6 +247,10 @@ def _rosenbrock_runs(config: Config) -> dict:
 # ----------------------------------------------------------------------------- figure
 
 
+ETA_C = r"$\eta_c$"
+LAM_MAX = r"$\lambda_{\max}$"
+
+
 def _mark_divergence(ax, steps, loss, color):
     """✕ at the last record before the reported divergence step."""
     ax.plot(steps[-1], loss[-1], "X", color=color, mec="black", ms=11, zorder=5)
@@ -260,7 +273,7 @@ def _loss_panel(
         color = FACTOR_COLORS[f]
         d = int(run["diverged_step"][i])
         k, loss = _cut(run["steps"], run["loss"][i], d)
-        label = f"η = {f:g}·η_c" + (f", diverged at {d}" if d >= 0 else "")
+        label = f"η = {f:g}·{ETA_C}" + (f", diverged at {d}" if d >= 0 else "")
         ax.semilogy(k, loss, color=color, lw=1.5, label=label)
         if 0 <= d <= run["steps"][-1]:
             _mark_divergence(ax, k, loss, color)
@@ -278,7 +291,7 @@ def _loss_panel(
     ax.set_ylim(bottom=floor)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7.5, loc=legend, ncol=2 if legend == "upper right" and top else 1)
+    ax.legend(fontsize=9, loc=legend, ncol=2 if legend == "upper right" and top else 1)
     if top is not None:  # headroom for the legend above the data
         ax.set_ylim(top=top)
 
@@ -290,7 +303,7 @@ def _plot(quad: dict, rosen: dict, config: Config) -> None:
         axes[0, 0],
         gd,
         QUAD_FACTORS,
-        f"GD on U = ½λθ² (λ = {LAM:g}), η_c = 2/λ = {gd['threshold_lr']:g}: U_k = U₀(1 − ηλ)²ᵏ",
+        f"GD on U = ½λθ² (λ = {LAM:g}), {ETA_C} = 2/λ = {gd['threshold_lr']:g}: Uₖ = U₀(1 − ηλ)²ᵏ",
         "theory_loss",
         0.5 * LAM * BOUND**2,
         legend="lower right",
@@ -299,7 +312,7 @@ def _plot(quad: dict, rosen: dict, config: Config) -> None:
         axes[0, 1],
         hb,
         QUAD_FACTORS,
-        f"heavy ball β = {BETA:g} on ½λθ², η_c = 2(1+β)/λ = {hb['threshold_lr']:g}",
+        f"heavy ball β = {BETA:g} on ½λθ², {ETA_C} = 2(1+β)/λ = {hb['threshold_lr']:g}",
         "theory_loss",
         0.5 * LAM * BOUND**2,
     )
@@ -327,18 +340,18 @@ def _plot(quad: dict, rosen: dict, config: Config) -> None:
             label=f"{label}: Trajectory.diverged_step",
         )
     ax.set_yscale("log")
-    ax.set_xlabel("η / η_c")
+    ax.set_xlabel(f"η / {ETA_C}")
     ax.set_ylabel(f"divergence step (first |θ| > {BOUND:.0e})")
     ax.set_title("how fast it diverges above the threshold (θ₀ = 1)", fontsize=10)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
 
     lam_max = rosen["lambda_max"]
     _loss_panel(
         axes[1, 0],
         rosen["gd"],
         ROSEN_GD_FACTORS,
-        f"GD on Rosenbrock from {ROSEN_START}: η_c = 2/λ_max, λ_max = {lam_max:.1f}",
+        f"GD on Rosenbrock from {ROSEN_START}: {ETA_C} = 2/{LAM_MAX}, {LAM_MAX} = {lam_max:.1f}",
         "linear_theory_loss",
         1e3,
         legend="upper right",
@@ -348,7 +361,7 @@ def _plot(quad: dict, rosen: dict, config: Config) -> None:
         axes[1, 2],
         rosen["heavy_ball"],
         ROSEN_HB_FACTORS,
-        f"heavy ball β = {BETA:g} on Rosenbrock, η_c = 2(1+β)/λ_max",
+        f"heavy ball β = {BETA:g} on Rosenbrock, {ETA_C} = 2(1+β)/{LAM_MAX}",
         "linear_theory_loss",
         1e3,
         legend="upper right",
@@ -359,23 +372,27 @@ def _plot(quad: dict, rosen: dict, config: Config) -> None:
         color = FACTOR_COLORS[f]
         d = int(run["diverged_step"][i])
         k, s = _cut(run["steps"], run["sharpness"][i], d)
-        ax.plot(k, s, color=color, lw=1.3, label=f"η = {f:g}·η_c")
+        gone = f", diverged at {d}" if d >= 0 else ""
+        ax.plot(k, s, color=color, lw=1.3, label=f"η = {f:g}·{ETA_C}{gone}")
         if f > 1 and d < 0:
             ax.axhline(2 / run["lrs"][i], color=color, ls="--", lw=1)
     ax.plot([], [], "--", color="gray", label="2/η (edge of stability)")
-    ax.axhline(lam_max, color="black", ls=":", lw=1, label=f"λ_max at the minimum = {lam_max:.1f}")
+    ax.axhline(
+        lam_max, color="black", ls=":", lw=1, label=f"{LAM_MAX} at the minimum = {lam_max:.1f}"
+    )
     ax.set_ylim(0, 1.25 * lam_max)
     ax.set_xlabel("step k")
-    ax.set_ylabel("sharpness λ_max(∇²U(θₖ))")
+    ax.set_ylabel(f"sharpness {LAM_MAX}(∇²U(θₖ))")
     ax.set_title(
-        "GD on Rosenbrock above η_c: expelled from the minimum, it settles\n"
-        "where the local sharpness λ_max(θ) ≈ 2/η instead of diverging",
+        f"GD on Rosenbrock above {ETA_C}: expelled from the minimum, it settles\n"
+        f"where the local sharpness {LAM_MAX}(θ) ≈ 2/η instead of diverging",
         fontsize=10,
     )
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7.5, loc="lower right")
+    ax.legend(fontsize=9, loc="lower right")
     fig.suptitle(
-        "Learning rate against curvature: converge below η_c, oscillate at η_c, diverge above "
+        f"Learning rate against curvature: converge below {ETA_C}, oscillate at {ETA_C}, "
+        "diverge above "
         "(curves cut at the reported divergence step ✕)",
         fontsize=13,
     )

@@ -111,7 +111,9 @@ def run_landscape(key: str, config: Config) -> dict:
     fig, (ax_path, ax_loss) = plt.subplots(
         1, 2, figsize=(12.5, 5.6), gridspec_kw={"width_ratios": [1.15, 1]}
     )
-    cs, clabel = plot_landscape(ax_path, U, log=setting["log_contours"])
+    cs, clabel = plot_landscape(
+        ax_path, U, log=setting["log_contours"], n=80 if config.quick else 200
+    )
     fig.colorbar(cs, ax=ax_path, label=clabel, shrink=0.9)
     summary = {}
     for name, traj in results.items():
@@ -208,7 +210,9 @@ def _rate_label(name: str, rates: dict) -> str:
 def _quadratic_theory(U, setting, x0, steps, results, ax) -> dict:
     """U_k − U_min ∝ ρ^{2k}, ρ = max over the Hessian's eigenvalues of the linear map's factor."""
     lams = np.linalg.eigvalsh(
-        np.asarray(jax.hessian(U.energy)(jnp.asarray(U.global_minimum.x, x0.dtype)), np.float64)
+        np.asarray(
+            jax.jit(jax.hessian(U.energy))(jnp.asarray(U.global_minimum.x, x0.dtype)), np.float64
+        )
     )
     rates = {}
     k = np.arange(steps + 1)
@@ -225,8 +229,8 @@ def _quadratic_theory(U, setting, x0, steps, results, ax) -> dict:
         ax.plot([], [], color=COLORS[name], **STYLE[name], label=_rate_label(name, rates))
     ax.set_ylabel(r"$U(\theta_k) - U_{\min}$")
     ax.set_title(
-        f"loss; dashed: linear rate near the minimum, Hessian λ = {lams.min():.3g}"
-        f" … {lams.max():.3g}",
+        f"loss; dashed: linear rate near the minimum, Hessian λ = {lams.min():.4g}"
+        f" … {lams.max():.4g}",
         fontsize=10,
     )
     return rates
