@@ -131,11 +131,16 @@ def test_two_renders_of_a_quick_experiment_are_byte_identical(tmp_path, capsys, 
     monkeypatch.setenv("JAX_ENABLE_X64", "1")  # the workers compute in float64, as conftest
     first, second = tmp_path / "first", tmp_path / "second"
     assert _cli.main(["STABILITY", "--quick", "--jobs", "1", "--out", str(first)]) == 0
-    assert _cli.main(["stability", "valley", "--quick", "--jobs", "2", "--out", str(second)]) == 0
+    assert (
+        _cli.main(
+            ["stability", "modified_equation", "--quick", "--jobs", "2", "--out", str(second)]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert f"[stability] wrote {first / 'stability.json'}" in printed
     assert "running 2 experiments in 2 processes" in printed
-    assert f"[valley] wrote {second / 'valley.png'}" in printed
+    assert f"[modified_equation] wrote {second / 'modified_equation.png'}" in printed
     assert re.search(r"^total +[0-9.]+ +4$", printed, flags=re.M)  # the summary table
     names = sorted(os.listdir(first))
     assert "stability.json" in names and "stability.png" in names
