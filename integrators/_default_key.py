@@ -53,5 +53,7 @@ def default_key(key, integrator: Integrator, noise, where: str = "simulate"):
 
 @functools.cache
 def _key_zero():
-    """`jax.random.key(0)`, made once: keys are immutable, and making one is an eager op."""
-    return jax.random.key(0)
+    """`jax.random.key(0)`, made once: keys are immutable, and making one is an eager op.
+    Made at compile time even when first asked for inside a jit (a cached tracer would leak)."""
+    with jax.ensure_compile_time_eval():
+        return jax.random.key(0)

@@ -514,3 +514,15 @@ def test_an_x0_checked_once_is_checked_again_under_a_tighter_bound():
     itg.simulate(itg.sgd(0.01), ls.get("rosenbrock"), x0, 2, bound=1e9)  # remembered
     with pytest.raises(ValueError, match="bound=1"):
         itg.simulate(itg.sgd(0.01), ls.get("rosenbrock"), x0, 2, bound=1.0)
+
+
+def test_the_default_key_made_inside_a_jit_does_not_leak():
+    """The default key is made once; made first under a jit it must still be a concrete key
+    (a cached tracer would break every later call without a key)."""
+    from optdyn.integrators import _default_key
+
+    _default_key._key_zero.cache_clear()
+    inside = jax.jit(lambda x: itg.simulate(itg.sgd(0.01), ls.get("rosenbrock"), x, 2).loss)
+    inside(jnp.zeros(2))
+    traj = itg.simulate(itg.sgd(0.01), ls.get("rosenbrock"), jnp.zeros(2), 2)
+    assert np.all(np.isfinite(traj.loss))
