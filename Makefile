@@ -21,7 +21,7 @@ figures: install
 	MPLBACKEND=Agg $(BIN)/python -m optdyn.experiments all
 
 test: install-test
-	MPLBACKEND=Agg $(BIN)/python -m pytest -q -n 2 --durations=15
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q -n 2 --dist worksteal --durations=15
 
 bench: install
 	$(BIN)/python -m benchmarks
