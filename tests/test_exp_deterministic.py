@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pytest
+from _json_leaves import json_leaves
 
 from optdyn.experiments import _damping_theory as th
 from optdyn.experiments import damping, saddle_escape, stability, valley
@@ -35,18 +36,6 @@ def _quick(name, tmp_path):
     return data
 
 
-def _numbers(tree):
-    """Every leaf of a JSON tree."""
-    if isinstance(tree, dict):
-        for v in tree.values():
-            yield from _numbers(v)
-    elif isinstance(tree, list):
-        for v in tree:
-            yield from _numbers(v)
-    else:
-        yield tree
-
-
 def _check_outputs(name, out, data):
     """Smoke: every PNG and the JSON exist, the JSON holds only finite numbers."""
     assert isinstance(data, dict) and data
@@ -54,7 +43,7 @@ def _check_outputs(name, out, data):
         png = out / f"{figure}.png"
         assert png.exists() and png.stat().st_size > 10_000, png
     saved = json.loads((out / f"{name}.json").read_text())
-    leaves = list(_numbers(saved))
+    leaves = list(json_leaves(saved))
     assert None not in leaves, "a NaN or inf reached the JSON"
     floats = [v for v in leaves if isinstance(v, float)]
     assert floats and np.all(np.isfinite(floats))

@@ -9,20 +9,10 @@ import json
 import math
 
 import pytest
+from _json_leaves import json_numbers
 
 from optdyn.experiments import numerical_gradient, regression_losses, training_loop
 from optdyn.experiments._common import Config
-
-
-def _numbers(tree):
-    if isinstance(tree, dict):
-        for v in tree.values():
-            yield from _numbers(v)
-    elif isinstance(tree, list):
-        for v in tree:
-            yield from _numbers(v)
-    elif isinstance(tree, (int, float)) and not isinstance(tree, bool):
-        yield tree
 
 
 @pytest.mark.parametrize(
@@ -34,5 +24,5 @@ def test_quick_run_writes_figure_and_finite_json(module, tmp_path):
     assert isinstance(out, dict) and out
     assert (tmp_path / f"{name}.png").stat().st_size > 10_000
     saved = json.loads((tmp_path / f"{name}.json").read_text())
-    numbers = list(_numbers(saved))
+    numbers = json_numbers(saved)
     assert numbers and all(math.isfinite(x) for x in numbers), name

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _json_leaves import json_numbers
 
 from optdyn import integrators as itg
 from optdyn.experiments import batch_temperature, edge_of_stability, mlp_training, precision
@@ -28,23 +29,12 @@ MODULES = {
 }
 
 
-def _numbers(tree):
-    if isinstance(tree, dict):
-        for v in tree.values():
-            yield from _numbers(v)
-    elif isinstance(tree, list):
-        for v in tree:
-            yield from _numbers(v)
-    elif isinstance(tree, int | float) and not isinstance(tree, bool):
-        yield tree
-
-
 @pytest.mark.parametrize("name", list(MODULES))
 def test_quick_run_writes_finite_files(name, tmp_path):
     result = MODULES[name].run(Config(quick=True, seed=0, out=str(tmp_path)))
     assert (tmp_path / f"{name}.png").stat().st_size > 10_000
     data = json.loads((tmp_path / f"{name}.json").read_text())
-    assert all(math.isfinite(x) for x in _numbers(data))
+    assert all(math.isfinite(x) for x in json_numbers(data))
     if name == "mlp_training":
         assert result["iterations_per_epoch"] == 1438 // 100
         assert set(result["optimizers"]) == set(mlp_training.OPTIMIZERS)

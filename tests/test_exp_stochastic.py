@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _json_leaves import json_leaves
 from scipy import integrate
 
 from optdyn import integrators as itg
@@ -45,18 +46,6 @@ MODULES = {
 }
 
 
-def _numbers(tree):
-    """Every leaf of a JSON tree."""
-    if isinstance(tree, dict):
-        for v in tree.values():
-            yield from _numbers(v)
-    elif isinstance(tree, list):
-        for v in tree:
-            yield from _numbers(v)
-    else:
-        yield tree
-
-
 @pytest.mark.parametrize("name", list(MODULES))
 def test_quick_run_writes_figure_and_finite_json(name, tmp_path):
     data = MODULES[name].run(Config(quick=True, seed=0, out=str(tmp_path)))
@@ -65,7 +54,7 @@ def test_quick_run_writes_figure_and_finite_json(name, tmp_path):
         png = tmp_path / f"{figure}.png"
         assert png.exists() and png.stat().st_size > 10_000, png
     saved = json.loads((tmp_path / f"{name}.json").read_text())
-    leaves = list(_numbers(saved))
+    leaves = list(json_leaves(saved))
     assert None not in leaves, "a NaN or inf reached the JSON"
     floats = [v for v in leaves if isinstance(v, float)]
     assert floats and np.all(np.isfinite(floats))
