@@ -31,6 +31,13 @@ class Config(NamedTuple):
     animate: bool = False  # also write GIF (and MP4 with ffmpeg) animations
 
 
+def fuse_for(config: Config) -> int | None:
+    """The `fuse` a run passes to `simulate`: quick runs check divergence after every step
+    (0: a smaller program that compiles in about half the time; `diverged_step` is exact
+    either way), full runs take the engine's plan (None)."""
+    return 0 if config.quick else None
+
+
 # Temporary files are named `.optdyn-tmp.<target>.<random>` next to their target, so a run
 # killed between writing and renaming leaves a file the next write to that target removes.
 TMP_PREFIX = ".optdyn-tmp."

@@ -34,7 +34,7 @@ from scipy.linalg import expm
 from .. import integrators as itg
 from .. import landscape as ls
 from . import _damping_theory as th
-from ._common import Config, save_figure, save_json
+from ._common import Config, fuse_for, save_figure, save_json
 from .plotting import COLORS
 
 DESCRIPTION = "momentum as a damped oscillator: phase portraits, rates vs β, stability, energy"
@@ -88,12 +88,6 @@ def _state_norm(positions: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- phase portraits
-
-
-def _fuse(config: Config) -> int | None:
-    """Quick runs check divergence after every step (`fuse=0`): a smaller program that
-    compiles faster; `diverged_step` is exact either way."""
-    return 0 if config.quick else None
 
 
 def phase_portraits(config: Config) -> dict:
@@ -267,7 +261,7 @@ def rate_sweep(config: Config) -> dict:
         lrs = np.repeat([cases[name][0] for name in names], n_beta)
         opt = itg.momentum(lr=lrs, momentum=np.tile(betas, len(names)), nesterov=nesterov)
         traj = itg.simulate(
-            opt, U, x0, steps, jax.random.key(config.seed), bound=1e8, fuse=_fuse(config)
+            opt, U, x0, steps, jax.random.key(config.seed), bound=1e8, fuse=fuse_for(config)
         )
         positions = np.asarray(traj.positions, dtype=float)  # (sweep, particle, k, 2)
         diverged = np.asarray(traj.diverged_step)
@@ -465,7 +459,7 @@ def stability_grid(config: Config) -> dict:
             record_every=steps,
             record_positions=False,
             bound=1e6,
-            fuse=_fuse(config),
+            fuse=fuse_for(config),
         )
         loss = np.asarray(traj.loss)
         label = classify(loss[:, -1], loss[0, 0], np.asarray(traj.diverged_step))

@@ -46,7 +46,7 @@ from scipy import integrate, optimize, special
 from .. import integrators as itg
 from .. import landscape as ls
 from . import _damping_theory as th
-from ._common import Config, save_figure, save_json
+from ._common import Config, fuse_for, save_figure, save_json
 from .animation import animate_run
 from .plotting import COLORS
 
@@ -197,7 +197,7 @@ def run_landscape(name: str, config: Config) -> dict:
     steps = s["steps"]
     keys = jax.random.split(jax.random.key(config.seed), 4)
     n_eps = len(eps)
-    fuse = 0 if config.quick else None
+    fuse = fuse_for(config)
 
     # 1.-3. Noise alone (start at the saddle): SGD, heavy ball and Adam against T, each run
     # carrying one deterministic particle per ε too (its T = 0 row: GD, heavy ball, Adam).

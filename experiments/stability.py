@@ -30,7 +30,7 @@ import numpy as np
 from .. import integrators as itg
 from .. import landscape as ls
 from . import _damping_theory as th
-from ._common import Config, save_figure, save_json
+from ._common import Config, fuse_for, save_figure, save_json
 
 DESCRIPTION = "learning rate above 2/λ_max: oscillation, divergence, edge of stability"
 ORDER = 13
@@ -125,12 +125,6 @@ def _sweep(members: list[tuple[str, float, float]]):
     return itg.momentum(lr=[m[1] for m in members], momentum=[m[2] for m in members])
 
 
-def _fuse(config: Config) -> int | None:
-    """Quick runs check divergence after every step (`fuse=0`): a smaller program that
-    compiles faster; `diverged_step` is exact either way."""
-    return 0 if config.quick else None
-
-
 def quadratic_runs(config: Config) -> dict:
     """GD and heavy ball on ½λθ² at η = f·threshold, the panels' f and a fine scan, one sweep."""
     steps = 600
@@ -145,7 +139,7 @@ def quadratic_runs(config: Config) -> dict:
     # Long enough for the slowest divergence of the scan (f = 1.01: ~930 steps for GD).
     total = max(steps, 1000)
     traj = itg.simulate(
-        _sweep(members), U, jnp.asarray([1.0]), total, bound=BOUND, fuse=_fuse(config)
+        _sweep(members), U, jnp.asarray([1.0]), total, bound=BOUND, fuse=fuse_for(config)
     )
     loss = np.asarray(traj.loss, float)[:, : steps + 1]
     diverged = np.asarray(traj.diverged_step)
@@ -212,7 +206,7 @@ def _rosenbrock_runs(config: Config) -> dict:
         record_every=every,
         bound=BOUND,
         observe={"sharpness": lambda x: sharpness(U, x)},
-        fuse=_fuse(config),
+        fuse=fuse_for(config),
     )
     k = np.asarray(traj.steps)
     positions = np.asarray(traj.positions, float)
