@@ -20,8 +20,14 @@ install-test: $(BIN)/python
 figures: install
 	MPLBACKEND=Agg $(BIN)/python -m optdyn.experiments all
 
+# The tests that run experiments at their --quick settings (marker quick_experiment) are
+# compile-bound: they compile as `--quick` does, with XLA's fast-compile flags, which XLA
+# reads once per process (hence a second pytest run); everything else at XLA's defaults.
 test: install-test
-	MPLBACKEND=Agg $(BIN)/python -m pytest -q -n 2 --dist worksteal --durations=15
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q -n 2 --dist worksteal --durations=10 \
+		-m "not quick_experiment"
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q -n 2 --dist worksteal --durations=10 \
+		-m quick_experiment --compile-fast
 
 bench: install
 	$(BIN)/python -m benchmarks

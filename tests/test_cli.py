@@ -155,3 +155,30 @@ def test_jobs_are_checked_before_any_compute(tmp_path, capsys):
     assert 1 <= _cli.check_jobs(0, 24) <= 4
     assert _cli.main(["valley", "--jobs", "-2", "--out", str(tmp_path)]) == 2
     assert "--jobs=-2" in capsys.readouterr().err
+
+
+def test_quick_runs_ask_xla_for_fast_compilation_without_overriding_the_user(monkeypatch):
+    from jax._src import xla_bridge
+
+    monkeypatch.setattr(xla_bridge, "backends_are_initialized", lambda: False)
+    env = {"XLA_FLAGS": "--xla_backend_optimization_level=2 --xla_cpu_enable_fast_math=false"}
+    assert _common.compile_fast(env)
+    flags = env["XLA_FLAGS"].split()
+    assert "--xla_backend_optimization_level=2" in flags  # the user's choice is kept
+    assert "--xla_backend_optimization_level=0" not in flags
+    assert "--xla_cpu_use_fusion_emitters=false" in flags
+    assert "--xla_cpu_enable_fast_math=false" in flags
+    empty = {}
+    assert _common.compile_fast(empty)
+    assert empty["XLA_FLAGS"].split() == list(_common.FAST_COMPILE_XLA_FLAGS)
+    # once JAX has started its backend, XLA has read its flags: nothing is changed
+    monkeypatch.setattr(xla_bridge, "backends_are_initialized", lambda: True)
+    late = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    assert not _common.compile_fast(late)
+    assert late == {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+
+
+def test_side_by_side_runs_submit_the_longest_experiments_first():
+    names = ["valley", "precision", "stability", "scaling_rules"]
+    assert _cli._submission_order(names) == ["scaling_rules", "precision", "valley", "stability"]
+    assert set(_cli.LONGEST_FIRST) <= set(_cli.registry())  # no stale name

@@ -16,6 +16,8 @@ from optdyn.experiments import _damping_theory as th
 from optdyn.experiments import damping, saddle_escape, stability, valley
 from optdyn.experiments._common import Config
 
+pytestmark = pytest.mark.quick_experiment  # `make test` runs these with --compile-fast
+
 FIGURES = {
     "damping": ["damping_phase", "damping_rates", "damping_stability"],
     "saddle_escape": ["saddle_escape"],

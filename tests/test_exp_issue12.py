@@ -14,6 +14,8 @@ from _json_leaves import json_numbers
 from optdyn.experiments import numerical_gradient, regression_losses, training_loop
 from optdyn.experiments._common import Config
 
+pytestmark = pytest.mark.quick_experiment  # `make test` runs these with --compile-fast
+
 
 @pytest.mark.parametrize(
     "module", [training_loop, numerical_gradient, regression_losses], ids=lambda m: m.__name__

@@ -16,6 +16,8 @@ import pytest
 
 from optdyn.experiments._common import Config
 
+pytestmark = pytest.mark.quick_experiment  # `make test` runs these with --compile-fast
+
 # NaN by design: no critical batch size inside the quick range of B (heavy ball's B* ≈ 123)
 MAY_BE_NAN = {"noisy_quadratic": ("critical_batch_size",)}
 

@@ -21,6 +21,8 @@ from optdyn.experiments._common import Config
 from optdyn.landscape.data import digits
 from optdyn.landscape.mlp import mlp
 
+pytestmark = pytest.mark.quick_experiment  # `make test` runs these with --compile-fast
+
 MODULES = {
     "mlp_training": mlp_training,
     "edge_of_stability": edge_of_stability,

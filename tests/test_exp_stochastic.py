@@ -46,6 +46,7 @@ MODULES = {
 }
 
 
+@pytest.mark.quick_experiment  # the others here are run-bound: XLA's default optimisation
 @pytest.mark.parametrize("name", list(MODULES))
 def test_quick_run_writes_figure_and_finite_json(name, tmp_path):
     data = MODULES[name].run(Config(quick=True, seed=0, out=str(tmp_path)))

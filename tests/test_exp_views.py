@@ -6,11 +6,14 @@ import json
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from optdyn.experiments import depth_and_skips, mlp_landscape
 from optdyn.experiments._common import Config
 from optdyn.landscape.data import digits
 from optdyn.landscape.mlp import mlp
+
+pytestmark = pytest.mark.quick_experiment  # `make test` runs these with --compile-fast
 
 
 def _numbers(value):

@@ -9,6 +9,8 @@ import pytest
 from optdyn.experiments import scaling_rules as sr
 from optdyn.experiments._common import Config
 
+pytestmark = pytest.mark.quick_experiment  # `make test` runs these with --compile-fast
+
 
 def test_rules_scale_the_hyperparameters():
     hp = sr.adam_rules(4.0, lr=1e-3, b1=0.9, b2=0.99, eps=1e-8).hyperparams

@@ -21,9 +21,14 @@ def _rotl(x, r: int):
     return (x << np.uint32(r)) | (x >> np.uint32(32 - r))
 
 
+@functools.partial(jax.jit, static_argnames="rounds")
 def threefry2x32(k0, k1, x0, x1, rounds: int = 20):
     """The Threefry-2x32 block function (Random123 rotation constants, key injection every
-    four rounds) on uint32 arrays; returns the two output words."""
+    four rounds) on uint32 arrays; returns the two output words.
+
+    Jitted: a program that evaluates it at many call sites of one shape (the Feistel rounds
+    of the mini-batch sampler in every step copy) traces and lowers it once; XLA inlines
+    the calls, so the compiled program is the same."""
     ks = (k0, k1, k0 ^ k1 ^ np.uint32(_PARITY))
     x0, x1 = x0 + ks[0], x1 + ks[1]
     for r in range(rounds):
