@@ -38,7 +38,7 @@ from .. import integrators as itg
 from ..landscape.curvature import sharpness
 from ..landscape.data import teacher_student
 from ..landscape.mlp import mlp
-from ._common import Config, save_figure, save_json
+from ._common import Config, fuse_for, save_figure, save_json
 
 DESCRIPTION = "runs with equal η/B share stationary loss, fluctuation, sharpness; T ∝ η/B"
 ORDER = 42
@@ -93,6 +93,7 @@ def run(config: Config) -> dict:
             key=jax.random.fold_in(key, b),
             params=theta_star,
             metrics=metrics,
+            fuse=fuse_for(config),
         )
         loss = np.asarray(res.train_loss)  # (ratio, seed, epoch)
         sharp = np.asarray(res.observed["sharpness"])

@@ -43,7 +43,7 @@ from .. import integrators as itg
 from ..landscape import views
 from ..landscape.data import digits
 from ..landscape.mlp import ACTIVATIONS, hidden_activations, mlp
-from ._common import Config, save_figure, save_json
+from ._common import Config, fuse_for, save_figure, save_json
 from ._views_plot import draw_slice, log_levels, loss_colorbar
 
 DESCRIPTION = "deep plain vs residual sigmoid MLP: per-layer gradient norms, 2-D loss slices"
@@ -141,6 +141,7 @@ def run(config: Config) -> dict:
             batch_size=BATCH,
             key=key,
             params=params0,
+            fuse=fuse_for(config),
         )
         final = jax.tree.map(lambda a: np.asarray(a)[0], run_.final_params)
         loss_fn = lambda p, model=model: model.loss_fn(p, train)  # noqa: E731

@@ -23,7 +23,7 @@ from jax.flatten_util import ravel_pytree
 from .. import integrators as itg
 from .. import landscape as ls
 from ..landscape.spectrum import SpectralDensity
-from ._common import Config, save_figure, save_json
+from ._common import Config, fuse_for, save_figure, save_json
 from .plotting import COLORS
 
 DESCRIPTION = "Hessian eigenvalue density of a digits MLP by stochastic Lanczos quadrature"
@@ -101,6 +101,7 @@ def run(config: Config) -> dict:
         seeds=1,
         key=key,
         record_positions=True,
+        fuse=fuse_for(config),
     )
     batch = jax.tree.map(jnp.asarray, data.train)
     measure = _measure(lambda p: model.loss_fn(p, batch), s)

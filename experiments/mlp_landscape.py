@@ -32,7 +32,7 @@ from .. import integrators as itg
 from ..landscape import views
 from ..landscape.data import digits
 from ..landscape.mlp import mlp
-from ._common import Config, save_figure, save_json
+from ._common import Config, fuse_for, save_figure, save_json
 from ._views_plot import draw_slice, log_levels, loss_colorbar, quadratic_on
 from .plotting import COLORS
 
@@ -110,6 +110,7 @@ def _train(config: Config, epochs: int):
             params=x0,
             params_per_seed=True,
             record_positions=True,
+            fuse=fuse_for(config),
         )
 
     swept = {k: [OPTIMIZERS[n][1].get(k, 0.0) for n in SWEPT] for k in ("lr", "momentum")}

@@ -18,7 +18,7 @@ import numpy as np
 from .. import integrators as itg
 from ..landscape.data import digits
 from ..landscape.mlp import mlp
-from ._common import Config, save_figure, save_json
+from ._common import Config, fuse_for, save_figure, save_json
 from .plotting import COLORS
 
 DESCRIPTION = (
@@ -40,11 +40,13 @@ def settings(config: Config) -> dict:
     return {"epochs": 250, "seeds": 4}
 
 
-def train(name: str, data, epochs: int, seeds: int, key) -> itg.TrainResult:
+def train(name: str, data, epochs: int, seeds: int, key, fuse=None) -> itg.TrainResult:
     """The textbook network trained with `OPTIMIZERS[name]`: one `integrators.train` call."""
     model = mlp((64, 50, 10), activation="sigmoid", loss="cross_entropy")
     make = OPTIMIZERS[name][1]
-    return itg.train(model, data, make(), epochs=epochs, batch_size=100, seeds=seeds, key=key)
+    return itg.train(
+        model, data, make(), epochs=epochs, batch_size=100, seeds=seeds, key=key, fuse=fuse
+    )
 
 
 def run(config: Config) -> dict:
@@ -54,7 +56,7 @@ def run(config: Config) -> dict:
     results, runs = {}, {}
     for name, (label, _) in OPTIMIZERS.items():
         start = time.perf_counter()
-        res = train(name, data, s["epochs"], s["seeds"], key)
+        res = train(name, data, s["epochs"], s["seeds"], key, fuse_for(config))
         jax.block_until_ready(res.train_loss)
         runs[name] = res
         test_acc = np.asarray(res.test_accuracy)

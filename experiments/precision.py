@@ -40,7 +40,7 @@ from ..integrators.training import init_params
 from ..landscape.data import digits
 from ..landscape.mixed_precision import cast_floating, mixed_precision
 from ..landscape.mlp import ACTIVATIONS, MLP, cross_entropy, mlp
-from ._common import Config, save_figure, save_json
+from ._common import Config, fuse_for, save_figure, save_json
 
 DESCRIPTION = "float32 / bfloat16 / float16 training: gradient underflow and loss scaling"
 ORDER = 43
@@ -179,6 +179,7 @@ def run(config: Config) -> dict:
             params=params0,
             params_per_seed=True,
             record_positions=True,
+            fuse=fuse_for(config),
         )
     final16 = jax.tree.map(lambda a: a[0], runs["float16"].final_params)
     ref = jax.jit(lambda p: activation_gradients(model, p, batch, "float32"))(final16)

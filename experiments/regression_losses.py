@@ -22,7 +22,7 @@ from .. import integrators as itg
 from ..integrators.training import init_params
 from ..landscape.data import Dataset, split, standardize
 from ..landscape.mlp import mlp
-from ._common import Config, save_figure, save_json
+from ._common import Config, fuse_for, save_figure, save_json
 from .plotting import COLORS
 
 DESCRIPTION = "diabetes regression with outliers: MSE vs MAE vs Huber on clean test data"
@@ -85,6 +85,7 @@ def run(config: Config) -> dict:
             key=key,
             params=p0,
             params_per_seed=True,
+            fuse=fuse_for(config),
         )
         params = jax.tree.map(lambda a: a[0], res.final_params)
         pred = np.asarray(model.apply(params, jnp.asarray(clean.x_test)))[:, 0] * sd + mu

@@ -47,7 +47,7 @@ import numpy as np
 
 from .. import integrators as itg
 from .. import landscape as ls
-from ._common import Config, save_figure, save_json
+from ._common import Config, fuse_for, save_figure, save_json
 
 DESCRIPTION = "batch scaling rules on the digits MLP: SGD linear, Adam square root (Malladi 2022)"
 ORDER = 45
@@ -104,10 +104,17 @@ def collapse(curves: dict) -> dict:
     return out
 
 
-def scaling_curves(model, data, s: dict, key) -> dict:
+def scaling_curves(model, data, s: dict, key, fuse=None) -> dict:
     """Train loss per epoch {optimizer: {rule: {κ: (seeds, epochs + 1)}}}, one call per κ."""
     start = itg.train(
-        model, data, itg.adam(1e-3), epochs=s["pretrain"], batch_size=32, seeds=s["seeds"], key=key
+        model,
+        data,
+        itg.adam(1e-3),
+        epochs=s["pretrain"],
+        batch_size=32,
+        seeds=s["seeds"],
+        key=key,
+        fuse=fuse,
     ).final_params
     curves = {"sgd": {"linear": {}, "sqrt": {}}, "adam": {"linear": {}, "sqrt": {}}}
     run_key = jax.random.fold_in(key, 1)
@@ -123,6 +130,7 @@ def scaling_curves(model, data, s: dict, key) -> dict:
                 key=run_key,
                 params=start,
                 params_per_seed=True,
+                fuse=fuse,
             )
             loss = np.asarray(res.train_loss)  # (2 rules, seeds, epochs + 1)
             curves[name]["linear"][kappa], curves[name]["sqrt"][kappa] = loss[0], loss[1]
@@ -134,7 +142,7 @@ def run(config: Config) -> dict:
     data = ls.digits()
     model = ls.mlp(s["sizes"], activation="sigmoid")
     t0 = time.perf_counter()
-    curves = scaling_curves(model, data, s, jax.random.key(config.seed))
+    curves = scaling_curves(model, data, s, jax.random.key(config.seed), fuse_for(config))
     stats = {
         name: {rule: collapse(c) for rule, c in rules.items()} for name, rules in curves.items()
     }

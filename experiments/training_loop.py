@@ -21,7 +21,7 @@ from .. import integrators as itg
 from ..integrators.training import init_params
 from ..landscape.data import digits
 from ..landscape.mlp import mlp
-from ._common import Config, save_figure, save_json
+from ._common import Config, fuse_for, save_figure, save_json
 from .plotting import COLORS
 
 DESCRIPTION = "the training loop on digits: train/val/test curves, early stopping, overfitting, L2"
@@ -61,6 +61,7 @@ def run(config: Config) -> dict:
             seeds=2,
             key=key,
             early_stopping=stop,
+            fuse=fuse_for(config),
         )
 
     main = on_digits(itg.early_stopping("val_loss", patience=None))
@@ -86,6 +87,7 @@ def run(config: Config) -> dict:
             params=p0,
             params_per_seed=True,
             early_stopping=r,
+            fuse=fuse_for(config),
         )
         over[name] = (lam, res)
     theta = _flat(main.final_params)

@@ -462,6 +462,7 @@ TRAIN = [
     (dict(batch_size=0), ValueError, "batch_size=0"),
     (dict(batch_size=10**6), ValueError, "batch_size=1000000"),
     (dict(seeds=0), ValueError, "seeds=0"),
+    (dict(fuse=-1), ValueError, "fuse=-1"),
     (dict(optimizer=itg.sgd(lambda k: -0.1)), ValueError, "lr="),
     (dict(key=0), TypeError, "key=0"),
     (dict(key=jax.random.split(KEY)), ValueError, "key has shape (2,)"),
