@@ -6,7 +6,10 @@ one particle (N = 1).
 
 * optdyn: `integrators.simulate(..., record=False)`, nothing recorded, divergence checked.
 * optdyn + bar: the same call with `progress=True` (a tqdm bar fed from inside the scan,
-  drawn into a buffer); its "bar cost" column is optdyn's rate over this one's, minus 1.
+  drawn into a buffer). Its "bar cost" column is its median CPU time over optdyn's, minus
+  1 (`bar_cost`: 25 rounds in turn; the rates columns are best-of wall clock).
+* optdyn again: the optdyn call once more, built and timed separately ("A/A" column: the
+  same ratio between two identical calls): the spread a bar cost must exceed to be seen.
 * hand scan: hand-written JAX, `jit` + `lax.scan` + `vmap(grad(U))` on the (N, 2) array,
   one Adam step count for the ensemble, one `jax.random.normal` call per step; no
   divergence check.
@@ -198,6 +201,7 @@ def numpy_loop(kind: str, n: int, steps: int):
 METHODS = {
     "optdyn": optdyn,
     "optdyn + bar": optdyn_with_bar,
+    "optdyn again": optdyn,
     "hand scan": hand_scan,
     "per-step jit": per_step_jit,
     "NumPy": numpy_loop,
@@ -217,8 +221,8 @@ STEPS = {
 QUICK_DIVISOR = 8
 
 
-# not baselines: optdyn itself, with its progress bar on
-OPTDYN_VARIANTS = ("optdyn", "optdyn + bar")
+# not baselines: optdyn itself, with its progress bar on, and once more (the A/A control)
+OPTDYN_VARIANTS = ("optdyn", "optdyn + bar", "optdyn again")
 
 
 def _steps(kind: str, method: str, n: int, quick: bool) -> int:
@@ -232,6 +236,34 @@ def _time(fn) -> float:
     start = time.perf_counter()
     jax.block_until_ready(fn())
     return time.perf_counter() - start
+
+
+def _cpu_time(fn) -> float:
+    start = time.process_time()
+    jax.block_until_ready(fn())
+    return time.process_time() - start
+
+
+BAR_REPEATS = (25, 7)  # (full, quick) interleaved runs of the bar-cost measurement
+
+
+def bar_cost(fns: dict, repeats: int) -> tuple[float, float]:
+    """(bar cost, A/A spread): median CPU time of `optdyn + bar` and of `optdyn again` over
+    that of `optdyn`, minus 1, from `repeats` rounds taken in turn (alternating the order).
+
+    CPU time (all threads of this process) rather than wall time, and medians rather than
+    minima: a best-of-5 wall-clock figure moved by ±5-9 % between two identical calls on
+    the 2-core development machine, more than the bar costs."""
+    names = ("optdyn", "optdyn again", "optdyn + bar")
+    times = {name: [] for name in names}
+    for i in range(repeats):
+        for name in names if i % 2 == 0 else names[::-1]:
+            times[name].append(_cpu_time(fns[name]))
+    median = {name: float(np.median(t)) for name, t in times.items()}
+    return (
+        median["optdyn + bar"] / median["optdyn"] - 1,
+        median["optdyn again"] / median["optdyn"] - 1,
+    )
 
 
 def run(quick: bool = False) -> list[dict]:
@@ -251,6 +283,7 @@ def run(quick: bool = False) -> list[dict]:
                 for method, fn in fns.items():
                     best[method] = min(best[method], _time(fn))
             rate = {m: work[m] / best[m] for m in fns}
+            bar, spread = bar_cost(fns, BAR_REPEATS[bool(quick)])
             baselines = {m: r for m, r in rate.items() if m not in OPTDYN_VARIANTS}
             best_baseline = max(baselines, key=baselines.get)
             rows.append(
@@ -267,7 +300,8 @@ def run(quick: bool = False) -> list[dict]:
                     "ratio_vs_best_baseline": rate["optdyn"] / baselines[best_baseline],
                     "best_baseline": best_baseline,
                     "ratios": {m: rate["optdyn"] / r for m, r in baselines.items()},
-                    "progress_overhead": rate["optdyn"] / rate["optdyn + bar"] - 1,
+                    "progress_overhead": bar,
+                    "a_a_spread": spread,
                     "steps": {m: work[m] // n for m in fns},
                     "repeats": repeats,
                 }
@@ -325,7 +359,7 @@ def main(argv: list[str] | None = None) -> None:
         rates = "  ".join(f"{m} {r:.3g}" for m, r in row["rates"].items())
         print(
             f"{row['workload']:<48} {rates}  optdyn/hand {row['ratio']:.2f}  "
-            f"bar {row['progress_overhead']:+.1%}"
+            f"bar {row['progress_overhead']:+.1%}  A/A {row['a_a_spread']:+.1%}"
         )
 
 
