@@ -32,9 +32,9 @@ class Config(NamedTuple):
 
 
 def fuse_for(config: Config) -> int | None:
-    """The `fuse` a run passes to `simulate`: quick runs check divergence after every step
-    (0: a smaller program that compiles in about half the time; `diverged_step` is exact
-    either way), full runs take the engine's plan (None)."""
+    """The `fuse` a run passes to `simulate` and `train`: quick runs check divergence after
+    every step (0: a smaller program that compiles in about half the time; `diverged_step`
+    is exact either way), full runs take the engine's plan (None)."""
     return 0 if config.quick else None
 
 
